@@ -1,0 +1,1 @@
+"""Alarm rules, lifecycle and delivery."""

@@ -1,0 +1,1 @@
+"""Balance engine: hourly point loads, plant and region accounts, reports."""

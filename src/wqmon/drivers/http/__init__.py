@@ -1,0 +1,1 @@
+"""HTTP push of readings (POST /api/v1/readings) decoding shared with MQTT."""

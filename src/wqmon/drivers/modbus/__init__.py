@@ -1,0 +1,1 @@
+"""Modbus TCP/RTU polling: register codecs, device profiles, bus hubs."""

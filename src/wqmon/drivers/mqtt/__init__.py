@@ -1,0 +1,1 @@
+"""MQTT subscriber driver with PUBACK after commit."""

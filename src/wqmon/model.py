@@ -1,0 +1,105 @@
+"""The domain records that flow through the pipeline.
+
+A driver builds `RawReading`s (named by site, point and parameter as the source names them) and
+hands them over in an `Envelope`, the unit of acknowledgement: one HJ 212 packet, one MQTT
+message, one HTTP request, one Modbus poll. Validation resolves each raw reading to a channel and
+canonical units, giving a `Reading`, which is what the store writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Source(StrEnum):
+    """Driver kinds; stored with each reading and dead letter."""
+
+    HJ212 = "hj212"
+    MQTT = "mqtt"
+    HTTP = "http"
+    MODBUS = "modbus"
+    SPOOL = "spool"
+    TEST = "test"
+
+
+class Period(StrEnum):
+    """Logger period data kinds (HJ 212 CN 2051 minute, 2061 hour, 2031 day)."""
+
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+
+@dataclass(frozen=True, slots=True)
+class RawReading:
+    """A reading as the source named it, not yet resolved to a channel.
+
+    `ts` must be timezone-aware. `unit` None means the value is in the canonical unit.
+    """
+
+    site: str
+    point: str
+    parameter: str
+    ts: datetime
+    value: float
+    unit: str | None = None
+    flag: str = "N"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A validated reading of one channel, value in canonical units, time in UTC."""
+
+    channel_id: int
+    ts: datetime
+    value: float
+    flag: str
+    source: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RawPeriodRecord:
+    """One pollutant's statistics over a logger period (HJ 212 -Avg/-Min/-Max/-Cou/-Flag)."""
+
+    site: str
+    point: str
+    parameter: str
+    period: Period
+    ts: datetime  # start of the period, aware
+    avg: float | None = None
+    min: float | None = None
+    max: float | None = None
+    cou: float | None = None  # volume (m³) for flow, mass (kg) for pollutants
+    unit: str | None = None  # unit of avg/min/max; None = canonical
+    flag: str = "N"
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodRecord:
+    """A validated logger period record of one channel (canonical units, UTC)."""
+
+    channel_id: int
+    period: str
+    ts: datetime
+    avg: float | None
+    min: float | None
+    max: float | None
+    cou: float | None
+    flag: str
+    source: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input refused with a reason, kept raw for inspection (DESIGN.md §6)."""
+
+    source: str
+    peer: str
+    raw: bytes
+    reason: str
+    detail: str
+    received_at: datetime

@@ -1,0 +1,1 @@
+"""The registry: regions, sites, points, channels and gateways, imported from YAML."""

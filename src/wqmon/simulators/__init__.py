@@ -1,0 +1,1 @@
+"""Field simulators speaking the real protocols, for tests and the demo."""

@@ -1,0 +1,186 @@
+"""SQLAlchemy 2 Core tables of wqmon. The Alembic revisions create exactly these.
+
+`reading` and `logger_period` become TimescaleDB hypertables when the extension is available
+(see `wqmon.store.timescale`); everything else is a plain table. Registry tables use text codes
+as the natural keys users know (region, site) and integer ids where rows are referenced at volume
+(channel: every reading carries its id).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _tz(name: str, **kwargs: object) -> Column[object]:
+    return Column(name, DateTime(timezone=True), **kwargs)  # type: ignore[arg-type]
+
+
+region = Table(
+    "region",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("parent_code", Text, ForeignKey("region.code", ondelete="SET NULL"), nullable=True),
+    CheckConstraint("kind IN ('county', 'park', 'city', 'province')", name="kind"),
+)
+
+region_year = Table(
+    "region_year",
+    metadata,
+    Column("region_code", Text, ForeignKey("region.code", ondelete="CASCADE"), nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("urban_population", BigInteger, nullable=False),
+    Column("cod_g_per_person_day", Float, nullable=False, server_default=text("70")),
+    Column("other_cod_kg_per_day", Float, nullable=False, server_default=text("0")),
+    Column("extra", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    PrimaryKeyConstraint("region_code", "year"),
+)
+
+site = Table(
+    "site",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("code", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("region_code", Text, ForeignKey("region.code"), nullable=False),
+    Column("capacity_m3_per_day", Float, nullable=True),
+    Column("timezone", Text, nullable=False, server_default=text("'Asia/Shanghai'")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    CheckConstraint("kind IN ('wwtp', 'enterprise')", name="kind"),
+)
+
+point = Table(
+    "point",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("site_id", Integer, ForeignKey("site.id", ondelete="CASCADE"), nullable=False),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("role", Text, nullable=False),
+    Column("discharges_to", Text, nullable=True),
+    Column("hj212_mn", Text, nullable=True, unique=True),
+    Column("hj212_password", Text, nullable=True),
+    # Per-point HJ 212 options, e.g. {"accept_modbus_crc": true, "codes": {"e10201": "cod"}}.
+    Column("hj212_options", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    UniqueConstraint("site_id", "code", name="uq_point_site_code"),
+    CheckConstraint("role IN ('inlet', 'outlet', 'discharge')", name="role"),
+    CheckConstraint(
+        "discharges_to IS NULL OR discharges_to IN ('sewer', 'river', 'sea', 'other')",
+        name="discharges_to",
+    ),
+)
+
+channel = Table(
+    "channel",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("point_id", Integer, ForeignKey("point.id", ondelete="CASCADE"), nullable=False),
+    Column("parameter", Text, nullable=False),  # canonical HJ 212-2017 code
+    Column("unit", Text, nullable=False),  # canonical unit of the parameter
+    Column("limit_value", Float, nullable=True),  # upper limit (daily/hourly mean), canonical unit
+    Column("limit_min", Float, nullable=True),  # lower limit where one exists (pH)
+    Column("limit_source", Text, nullable=True),  # preset name or "custom"
+    # Source bindings: {"modbus": {"device": "...", "register": "..."}, "hj212_code": "e10201"}
+    Column("bindings", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    UniqueConstraint("point_id", "parameter", name="uq_channel_point_parameter"),
+)
+
+gateway = Table(
+    "gateway",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+)
+
+gateway_site = Table(
+    "gateway_site",
+    metadata,
+    Column("gateway_id", Text, ForeignKey("gateway.id", ondelete="CASCADE"), nullable=False),
+    Column("site_id", Integer, ForeignKey("site.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("gateway_id", "site_id"),
+)
+
+# The hot table. No foreign key to channel: a per-row lookup would cost ingest throughput, and
+# channels are never deleted while readings exist (registry import only deactivates them).
+reading = Table(
+    "reading",
+    metadata,
+    Column("channel_id", Integer, nullable=False),
+    _tz("ts", nullable=False),
+    Column("value", Float, nullable=False),
+    Column("flag", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    _tz("received_at", nullable=False),
+    PrimaryKeyConstraint("channel_id", "ts"),
+    CheckConstraint("char_length(flag) BETWEEN 1 AND 4", name="flag_length"),
+)
+
+logger_period = Table(
+    "logger_period",
+    metadata,
+    Column("channel_id", Integer, nullable=False),
+    Column("period", Text, nullable=False),
+    _tz("ts", nullable=False),
+    Column("avg", Float, nullable=True),
+    Column("min", Float, nullable=True),
+    Column("max", Float, nullable=True),
+    Column("cou", Float, nullable=True),
+    Column("flag", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    _tz("received_at", nullable=False),
+    PrimaryKeyConstraint("channel_id", "period", "ts"),
+    CheckConstraint("period IN ('minute', 'hour', 'day')", name="period"),
+    CheckConstraint("char_length(flag) BETWEEN 1 AND 4", name="flag_length"),
+)
+
+dead_letter = Table(
+    "dead_letter",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("peer", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    _tz("received_at", nullable=False),
+    _tz("created_at", nullable=False, server_default=func.now()),
+    Index("ix_dead_letter_received_at", "received_at"),
+    Index("ix_dead_letter_reason", "reason"),
+)
+
+HYPERTABLES: dict[str, str] = {"reading": "7 days", "logger_period": "30 days"}
