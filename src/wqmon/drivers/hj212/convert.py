@@ -1,0 +1,235 @@
+"""Turn a parsed HJ 212 upload into wqmon records.
+
+Real-time packets (2011) give `RawReading`s from `-Rtd`; minute, hour and day packets
+(2051/2061/2031) give `RawPeriodRecord`s from `-Avg/-Min/-Max/-Cou`. Codes are resolved by an
+optional per-point map first, then by the catalogue (2017 codes, 2005 codes, ST=52 `e`-codes).
+One bad item never spoils the packet: unknown codes and non-numeric values come back as
+`RejectedItem`s. Flow is sent in L/s (domain.md §1.10), so flow values carry `unit="L/s"` and
+the pipeline converts them to m³/h.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from wqmon.drivers.hj212.builder import CN_DAY, CN_HOUR, CN_MINUTE, CN_REALTIME
+from wqmon.drivers.hj212.packet import Packet, parse_time
+from wqmon.errors import FrameError
+from wqmon.flags import normalise_flag
+from wqmon.model import Period, RawPeriodRecord, RawReading
+from wqmon.parameters import HJ212_NATIVE_UNITS, Kind, Parameter, lookup
+
+PERIOD_OF_CN: dict[str, Period] = {
+    CN_MINUTE: Period.MINUTE,
+    CN_HOUR: Period.HOUR,
+    CN_DAY: Period.DAY,
+}
+_STAT_ATTRIBUTES = ("Avg", "Min", "Max", "Cou")
+FLOW_CODE = "w00000"
+UNIT_CHECK_RELATIVE = 0.02  # Cou ≈ Avg × volume / 1000 within 2 % ...
+UNIT_CHECK_ABSOLUTE_KG = 0.01  # ... or within 0.01 kg, whichever is larger
+
+
+@dataclass(frozen=True, slots=True)
+class PointBinding:
+    """Where the values of one MN go: the monitoring point the logger is registered to."""
+
+    site: str
+    point: str
+    role: str  # inlet | outlet | discharge
+    tz: tzinfo  # the site's zone: DataTime and SampleTime are local wall-clock times
+    code_map: Mapping[str, str] = field(default_factory=dict)  # e.g. {"e10201": "cod"}
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """One CP item that could not become a record, with a short stable reason."""
+
+    code: str
+    reason: str  # unknown_parameter | non_numeric | no_value | bad_time
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnitWarning:
+    """A period record whose pollutant mass disagrees with its concentration and volume."""
+
+    parameter: str
+    avg: float  # mg/L
+    volume: float  # m³, from w00000-Cou
+    reported_kg: float
+    expected_kg: float
+
+    def __str__(self) -> str:
+        """A one-line description for logs and the API."""
+        return (
+            f"{self.parameter}: Cou={self.reported_kg:g} kg but Avg {self.avg:g} mg/L × "
+            f"{self.volume:g} m³ / 1000 = {self.expected_kg:g} kg"
+        )
+
+
+@dataclass(slots=True)
+class Conversion:
+    """What one packet turned into."""
+
+    readings: list[RawReading] = field(default_factory=list)
+    periods: list[RawPeriodRecord] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+    warnings: list[UnitWarning] = field(default_factory=list)
+
+
+def _resolve(code: str, binding: PointBinding) -> Parameter | None:
+    mapped = binding.code_map.get(code) or binding.code_map.get(code.lower())
+    return lookup(mapped or code)
+
+
+def _number(text: str | None) -> float | None:
+    """A finite float, or None for absent, empty or non-numeric text."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _utc(text: str, tz: tzinfo) -> datetime:
+    return parse_time(text, tz).astimezone(UTC)
+
+
+def _packet_time(packet: Packet, tz: tzinfo) -> datetime:
+    text = packet.data_time
+    if text is None:
+        raise FrameError(f"CN={packet.cn} upload without DataTime")
+    try:
+        return _utc(text, tz)
+    except ValueError as exc:
+        raise FrameError(f"bad DataTime: {exc}") from exc
+
+
+def _reading(
+    code: str, attrs: Mapping[str, str], ts: datetime, binding: PointBinding, out: Conversion
+) -> None:
+    parameter = _resolve(code, binding)
+    if parameter is None:
+        out.rejected.append(RejectedItem(code, "unknown_parameter", f"unknown code {code!r}"))
+        return
+    raw = attrs["Rtd"]
+    value = _number(raw)
+    if value is None:
+        out.rejected.append(RejectedItem(code, "non_numeric", f"{code}-Rtd={raw!r}"))
+        return
+    sample_time = attrs.get("SampleTime")
+    if sample_time:
+        # The logger repeats the last analyser result in every real-time packet; stamping it
+        # with its sample time makes the repeats the same row (idempotent on insert).
+        try:
+            ts = _utc(sample_time, binding.tz)
+        except ValueError as exc:
+            out.rejected.append(RejectedItem(code, "bad_time", f"SampleTime: {exc}"))
+            return
+    out.readings.append(
+        RawReading(
+            site=binding.site,
+            point=binding.point,
+            parameter=parameter.code,
+            ts=ts,
+            value=value,
+            unit=HJ212_NATIVE_UNITS.get(parameter.code),
+            flag=normalise_flag(attrs.get("Flag")),
+        )
+    )
+
+
+def _period(
+    code: str,
+    attrs: Mapping[str, str],
+    ts: datetime,
+    binding: PointBinding,
+    out: Conversion,
+    *,
+    period: Period,
+) -> None:
+    parameter = _resolve(code, binding)
+    if parameter is None:
+        out.rejected.append(RejectedItem(code, "unknown_parameter", f"unknown code {code!r}"))
+        return
+    stats = {name.lower(): _number(attrs.get(name)) for name in _STAT_ATTRIBUTES}
+    bad = [
+        f"{code}-{n}={attrs[n]!r}"
+        for n in _STAT_ATTRIBUTES
+        if n in attrs and stats[n.lower()] is None
+    ]
+    if bad:
+        out.rejected.append(RejectedItem(code, "non_numeric", ", ".join(bad)))
+        return
+    out.periods.append(
+        RawPeriodRecord(
+            site=binding.site,
+            point=binding.point,
+            parameter=parameter.code,
+            period=period,
+            ts=ts,
+            unit=HJ212_NATIVE_UNITS.get(parameter.code),
+            flag=normalise_flag(attrs.get("Flag")),
+            avg=stats["avg"],
+            min=stats["min"],
+            max=stats["max"],
+            cou=stats["cou"],
+        )
+    )
+
+
+def convert_packet(packet: Packet, binding: PointBinding) -> Conversion:
+    """Convert an upload into raw readings or period records of the bound point.
+
+    Commands that carry no monitoring data (9014, 1013, 2081 ...) give an empty `Conversion`.
+
+    Raises:
+        FrameError: A data upload without a usable DataTime (nothing in it can be placed).
+    """
+    out = Conversion()
+    period = PERIOD_OF_CN.get(packet.cn)
+    if packet.cn != CN_REALTIME and period is None:
+        return out
+    ts = _packet_time(packet, binding.tz)
+    value_keys = ("Rtd",) if period is None else _STAT_ATTRIBUTES
+    for code, attrs in packet.cp.items.items():
+        if not any(key in attrs for key in value_keys):
+            detail = f"{code} has none of {', '.join(value_keys)}"
+            out.rejected.append(RejectedItem(code, "no_value", detail))
+        elif period is None:
+            _reading(code, attrs, ts, binding, out)
+        else:
+            _period(code, attrs, ts, binding, out, period=period)
+    if period is not None:
+        out.warnings = check_period_units(out.periods)
+    return out
+
+
+def check_period_units(records: list[RawPeriodRecord]) -> list[UnitWarning]:
+    """Check `Cou (kg) ≈ Avg (mg/L) × Cou(w00000) (m³) / 1000` for each concentration record.
+
+    Records without an Avg, a Cou, or a flow volume in the same batch are not checked.
+    """
+    volume = next((r.cou for r in records if r.parameter == FLOW_CODE), None)
+    if volume is None:
+        return []
+    warnings = []
+    for record in records:
+        parameter = lookup(record.parameter)
+        if parameter is None or parameter.kind is not Kind.CONCENTRATION:
+            continue
+        if record.avg is None or record.cou is None:
+            continue
+        expected = record.avg * volume / 1000
+        tolerance = max(
+            UNIT_CHECK_RELATIVE * max(abs(expected), abs(record.cou)), UNIT_CHECK_ABSOLUTE_KG
+        )
+        if abs(record.cou - expected) > tolerance:
+            warnings.append(UnitWarning(record.parameter, record.avg, volume, record.cou, expected))
+    return warnings

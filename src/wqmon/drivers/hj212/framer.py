@@ -1,0 +1,175 @@
+"""A pure stream framer for HJ 212 frames, after pymodbus's framer contract.
+
+`decode(buf)` looks at the start of a receive buffer the caller owns and returns
+`(consumed, result)`: drop `consumed` bytes, then handle `result`, which is a `Frame`, a
+`BadFrame` (to dead-letter) or None. `(0, None)` means "need more bytes"; `(n, None)` with n > 0
+means bytes were skipped silently (CR/LF/space between frames): call again.
+
+A frame is `##` + 4-digit length + data segment + 4 hex CRC digits + CR LF. Real loggers get
+the length wrong, drop the trailer or send LF only (domain.md §1.11), so when the declared
+length does not lead to a matching CRC the framer falls back to scanning for the end of the
+frame (the next LF or the next `##`) and accepts the frame if its CRC matches, flagged
+`length_mismatch`. The framer never raises on input and never reads past `max_segment`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wqmon.drivers.hj212.crc import CrcVariant, check_crc
+from wqmon.errors import FrameError
+
+HEADER = b"##"
+_PREFIX_LEN = 6  # "##" + 4 length digits
+_CRC_LEN = 4
+_WHITESPACE = frozenset(b" \t\r\n\x00")
+DEFAULT_MAX_SEGMENT = 4096  # the standard allows 1024; real captures reach 1703
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One framed packet whose CRC matched (standard or MODBUS low-byte-first variant)."""
+
+    segment: bytes  # the data segment, which the length and CRC cover
+    raw: bytes  # everything consumed for this frame, trailer included
+    declared_length: int | None  # the 4-digit length field, None when not digits
+    length_mismatch: bool  # the length field fits neither the byte nor the character count
+    crc_variant: CrcVariant
+
+    @property
+    def text(self) -> str:
+        """The data segment decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.segment.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """Bytes the framer had to discard, with a short stable reason for metrics."""
+
+    reason: str  # garbage | bad_crc | too_large
+    detail: str
+    raw: bytes
+
+    def to_error(self, *, peer: str = "") -> FrameError:
+        """The same fault as a `FrameError`, for code paths that raise."""
+        return FrameError(f"{self.reason}: {self.detail}", raw=self.raw, peer=peer)
+
+
+DecodeResult = Frame | BadFrame | None
+
+
+def _length_matches(declared: int | None, segment: bytes) -> bool:
+    if declared is None:
+        return False
+    # Devices differ: the standard counts characters, most count UTF-8 bytes; accept both.
+    return declared in (len(segment), len(segment.decode("utf-8", errors="replace")))
+
+
+def _trailer_length(buf: bytes, end: int) -> int:
+    if buf.startswith(b"\r\n", end):
+        return 2
+    return 1 if buf.startswith(b"\n", end) else 0
+
+
+class Hj212Framer:
+    """Splits a byte stream into HJ 212 frames. Pure: the caller owns the buffer."""
+
+    def __init__(self, *, max_segment: int = DEFAULT_MAX_SEGMENT) -> None:
+        """Create a framer.
+
+        Args:
+            max_segment: Largest data segment accepted, in bytes; longer input is discarded.
+        """
+        self.max_segment = max_segment
+        self.max_frame = _PREFIX_LEN + max_segment + _CRC_LEN + 2
+
+    def decode(self, buf: bytes) -> tuple[int, DecodeResult]:
+        """Decode the frame at the start of `buf`.
+
+        Returns:
+            `(consumed, result)`; see the module docstring for the meaning of each case.
+        """
+        start = buf.find(HEADER)
+        if start != 0:
+            return self._skip_to_header(buf, start)
+        if len(buf) < _PREFIX_LEN:
+            return 0, None
+        digits = buf[2:_PREFIX_LEN]
+        declared = int(digits) if digits.isdigit() else None
+        if declared is not None and declared <= self.max_segment:
+            end = _PREFIX_LEN + declared + _CRC_LEN
+            if len(buf) >= end:
+                frame = self._exact(buf, declared, end)
+                if frame is not None:
+                    return frame
+        return self._scan(buf, declared)
+
+    def _skip_to_header(self, buf: bytes, start: int) -> tuple[int, DecodeResult]:
+        if start < 0:
+            # Keep a trailing '#': it may be the first half of the next header.
+            start = len(buf) - 1 if buf.endswith(b"#") else len(buf)
+        skipped = buf[:start]
+        if not skipped:
+            return 0, None
+        if all(b in _WHITESPACE for b in skipped):
+            return start, None
+        return start, BadFrame("garbage", f"{len(skipped)} bytes outside a frame", skipped)
+
+    def _exact(self, buf: bytes, declared: int, end: int) -> tuple[int, DecodeResult] | None:
+        segment = buf[_PREFIX_LEN : _PREFIX_LEN + declared]
+        variant = check_crc(segment, buf[end - _CRC_LEN : end])
+        if variant is CrcVariant.BAD:
+            return None
+        consumed = end + _trailer_length(buf, end)
+        return consumed, Frame(segment, buf[:consumed], declared, False, variant)
+
+    def _scan(self, buf: bytes, declared: int | None) -> tuple[int, DecodeResult]:
+        """Find the end of a frame whose length field is wrong: the next LF or `##`."""
+        limit = self.max_frame
+        newline = buf.find(b"\n", _PREFIX_LEN, limit)
+        next_header = buf.find(HEADER, 2, limit)
+        ends = [i for i in (newline, next_header) if i >= 0]
+        if not ends:
+            if len(buf) < limit:
+                return 0, None
+            cut = buf.find(HEADER, 2)
+            consumed = cut if cut >= 0 else len(buf)
+            detail = f"no frame end within {self.max_frame} bytes"
+            return consumed, BadFrame("too_large", detail, buf[:consumed])
+        stop = min(ends)
+        consumed = stop + 1 if stop == newline else stop
+        body = buf[_PREFIX_LEN:stop].rstrip(b"\r")
+        segment, crc_text = body[:-_CRC_LEN], body[-_CRC_LEN:]
+        variant = check_crc(segment, crc_text) if len(body) >= _CRC_LEN else CrcVariant.BAD
+        if variant is CrcVariant.BAD:
+            detail = f"CRC {crc_text!r} does not match the data segment"
+            return consumed, BadFrame("bad_crc", detail, buf[:consumed])
+        mismatch = not _length_matches(declared, segment)
+        return consumed, Frame(segment, buf[:consumed], declared, mismatch, variant)
+
+
+class FrameReader:
+    """A receive buffer around `Hj212Framer`: feed bytes, get frames and faults in order."""
+
+    def __init__(self, framer: Hj212Framer | None = None) -> None:
+        """Create a reader with its own buffer (and a default framer unless one is given)."""
+        self.framer = framer or Hj212Framer()
+        self._buffer = b""
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received but not yet framed."""
+        return self._buffer
+
+    def feed(self, data: bytes) -> list[Frame | BadFrame]:
+        """Append `data` and return every complete frame or fault now decodable."""
+        self._buffer += data
+        results: list[Frame | BadFrame] = []
+        while self._buffer:
+            consumed, result = self.framer.decode(self._buffer)
+            self._buffer = self._buffer[consumed:]
+            if result is not None:
+                results.append(result)
+            if consumed == 0:
+                break
+        return results
