@@ -114,7 +114,9 @@ def parse_cp(text: str) -> Cp:
                 cp.fields.setdefault(key, value.strip())
                 continue
             attrs = cp.items.setdefault(normalise_code(code), {})
-            attrs[_normalise_attribute(attribute)] = value.strip()
+            # A repeated attribute keeps its first value: one device sends its totaliser reading
+            # as a second `w00000-Avg` (domain.md §1.10).
+            attrs.setdefault(_normalise_attribute(attribute), value.strip())
     return cp
 
 
