@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.fixtures.services import Mosquitto, PgCluster, timescaledb_installed
+from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
 from wqmon.store.migrate import migrate
 
@@ -75,3 +77,23 @@ def mosquitto() -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.destroy()
+
+
+EXAMPLE_REGISTRY = Path(__file__).parents[1] / "examples" / "registry.yaml"
+
+
+@pytest.fixture
+def registry_db_url(any_db_url: str) -> str:
+    """A migrated database (each storage mode) with examples/registry.yaml imported."""
+    import_file(any_db_url, EXAMPLE_REGISTRY)
+    return any_db_url
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster of the test's own, which the test may stop and start."""
+    cluster = PgCluster()
+    cluster.init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()

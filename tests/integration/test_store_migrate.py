@@ -14,12 +14,16 @@ from wqmon.store.tables import HYPERTABLES, metadata
 
 def test_timescaledb_loaded_and_reading_is_a_hypertable(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
-        ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        ext = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        ).fetchone()
         assert ext is not None
         preload = conn.execute("SHOW shared_preload_libraries").fetchone()
         assert preload is not None
         assert "timescaledb" in preload[0]
-        rows = conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables").fetchall()
+        rows = conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables"
+        ).fetchall()
     assert {r[0] for r in rows} == set(HYPERTABLES)
     assert "reading" in HYPERTABLES
 
@@ -37,7 +41,9 @@ def test_migrate_off_gives_plain_tables_and_later_conversion(empty_db_url: str) 
     assert not mode.hypertables
     assert "plain PostgreSQL mode" in mode.describe()
     with psycopg.connect(empty_db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname='timescaledb'").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_extension WHERE extname='timescaledb'"
+        ).fetchone() == (0,)
         conn.execute(
             "INSERT INTO reading VALUES (1, '2025-01-01T00:00:00Z', 1.5, 'N', 'test', now())"
         )

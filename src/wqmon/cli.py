@@ -1,0 +1,72 @@
+"""The `wqmon` command line (DESIGN.md §3): one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from wqmon import __version__
+from wqmon.errors import WqmonError
+from wqmon.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from wqmon.store.migrate import migrate  # noqa: PLC0415 - keep `wqmon --help` fast
+
+    mode = migrate(settings)
+    print(f"migrated: {mode.describe()}")
+    return 0
+
+
+def _registry_import(args: argparse.Namespace, settings: Settings) -> int:
+    from wqmon.registry.importer import import_file  # noqa: PLC0415
+
+    summary = import_file(settings.database_url, Path(args.file))
+    print(f"imported {args.file}: {summary.describe()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wqmon", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"wqmon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "migrate", help="create or upgrade the schema (hypertables with TimescaleDB)"
+    )
+    p.set_defaults(handler=_migrate)
+
+    registry = sub.add_parser("registry", help="manage the registry of regions, sites and channels")
+    rsub = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    p = rsub.add_parser("import", help="validate and import a registry YAML file (idempotent)")
+    p.add_argument("file", help="the registry file, e.g. examples/registry.yaml")
+    p.set_defaults(handler=_registry_import)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; WqmonError becomes a one-line message and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except WqmonError as exc:
+        print(f"wqmon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

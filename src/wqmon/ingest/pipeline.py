@@ -1,0 +1,307 @@
+"""The ingest pipeline: drivers put envelopes, a batcher groups them, writers commit them.
+
+    driver ──put()──▶ validate (in the caller) ──▶ Queue[Prepared] (bounded: blocks) ──▶ batcher
+        ──▶ Queue[batch] (bounded: blocks) ──▶ writer × N ──commit──▶ outcome futures ──▶ ack
+
+The storage path blocks when full, so backpressure reaches the sources (MQTT reads stop, HJ 212
+replies wait, HTTP requests wait). A writer that loses the database retries the same batch with
+jittered backoff until it commits; nothing accepted is dropped, and nothing is acknowledged
+before its commit. Shutdown is ordered: stop the sources, drain the queues, stop the writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+import psycopg
+
+from wqmon.errors import RejectedReading
+from wqmon.ingest.directory import Directory
+from wqmon.ingest.envelope import (
+    Envelope,
+    Outcome,
+    Prepared,
+    Rejection,
+    period_as_raw,
+    reading_as_raw,
+    utcnow,
+)
+from wqmon.ingest.metrics import IngestMetrics
+from wqmon.ingest.validate import Context, Limits, validate_period, validate_reading
+from wqmon.model import DeadLetter, PeriodRecord, Reading
+from wqmon.store.writer import ReadingWriter, WriteResult
+
+log = logging.getLogger(__name__)
+
+ConnectFn = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+CommitListener = Callable[[list[Reading], list[PeriodRecord]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """Bounds and timings of the pipeline (from Settings)."""
+
+    queue_size: int = 256
+    batch_size: int = 10_000
+    batch_linger_s: float = 0.1
+    writers: int = 1
+    future_tolerance_s: float = 300.0
+    retry_base_s: float = 0.2
+    retry_cap_s: float = 5.0
+
+
+class Pipeline:
+    """Validate, batch and store envelopes; resolve each envelope's outcome after commit."""
+
+    def __init__(
+        self,
+        connect: ConnectFn,
+        directory: Directory,
+        config: PipelineConfig | None = None,
+        metrics: IngestMetrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.directory = directory
+        self.metrics = metrics or IngestMetrics()
+        self._connect = connect
+        self._clock = clock
+        self._limits = Limits(future_tolerance=timedelta(seconds=self.config.future_tolerance_s))
+        self._queue: asyncio.Queue[Prepared] = asyncio.Queue(self.config.queue_size)
+        self._batches: asyncio.Queue[list[Prepared]] = asyncio.Queue(self.config.writers)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[CommitListener] = []
+        self._writer = ReadingWriter()
+
+    # -- driver side ---------------------------------------------------------------------------
+
+    async def put(self, envelope: Envelope) -> asyncio.Future[Outcome]:
+        """Validate and enqueue an envelope; blocks while the pipeline is full.
+
+        Returns a future that resolves after the envelope's records are committed.
+        """
+        prepared = self._prepare(envelope)
+        self.metrics.received.labels(envelope.source).inc(len(envelope.readings))
+        self.metrics.inflight.inc()
+        await self._queue.put(prepared)
+        return prepared.done
+
+    async def submit(self, envelope: Envelope) -> Outcome:
+        """Put an envelope and wait until it is committed."""
+        return await (await self.put(envelope))
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call `listener(readings, periods)` with the newly stored rows after each commit.
+
+        Side branches (alarms, rollups) must not block: they queue with their own drop policy.
+        """
+        self._listeners.append(listener)
+
+    def _prepare(self, envelope: Envelope) -> Prepared:
+        ctx = Context(
+            self.directory,
+            self._clock(),
+            envelope.source,
+            envelope.received_at,
+            self._limits,
+            envelope.allowed_sites,
+        )
+        outcome = Outcome()
+        dead = list(envelope.rejected)
+        outcome.rejected.extend(Rejection(-1, d.reason, d.detail) for d in envelope.rejected)
+        readings: list[Reading] = []
+        for index, raw in enumerate(envelope.readings):
+            try:
+                readings.append(validate_reading(raw, ctx))
+            except RejectedReading as exc:
+                outcome.rejected.append(Rejection(index, exc.reason, exc.detail))
+                dead.append(self._dead(envelope, reading_as_raw(raw), exc))
+        periods: list[PeriodRecord] = []
+        for raw_period in envelope.periods:
+            try:
+                periods.append(validate_period(raw_period, ctx))
+            except RejectedReading as exc:
+                outcome.rejected.append(Rejection(-1, exc.reason, exc.detail))
+                dead.append(self._dead(envelope, period_as_raw(raw_period), exc))
+        for rejection in outcome.rejected:
+            self.metrics.rejected.labels(envelope.source, rejection.reason).inc()
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        return Prepared(envelope.source, readings, periods, dead, outcome, done)
+
+    @staticmethod
+    def _dead(envelope: Envelope, raw: bytes, exc: RejectedReading) -> DeadLetter:
+        return DeadLetter(
+            envelope.source, envelope.peer, raw, exc.reason, exc.detail, envelope.received_at
+        )
+
+    def dead_letter(self, letter: DeadLetter) -> asyncio.Future[Outcome]:
+        """Record input refused before it became an envelope (a broken frame, bad JSON).
+
+        Never blocks: a dead letter waits in the queue like any envelope if there is room, and
+        is otherwise counted and logged, so a flood of garbage cannot stall the good sources.
+        """
+        self.metrics.rejected.labels(letter.source, letter.reason).inc()
+        outcome = Outcome(rejected=[Rejection(-1, letter.reason, letter.detail)])
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        prepared = Prepared(letter.source, [], [], [letter], outcome, done)
+        try:
+            self._queue.put_nowait(prepared)
+            self.metrics.inflight.inc()
+        except asyncio.QueueFull:
+            log.warning(
+                "pipeline full: dead letter from %s not stored (%s)", letter.peer, letter.reason
+            )
+            done.set_result(outcome)
+        return done
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the batcher and the writers as named tasks."""
+        self._tasks.append(asyncio.create_task(self._batch_loop(), name="ingest:batcher"))
+        for n in range(self.config.writers):
+            self._tasks.append(asyncio.create_task(self._write_loop(n), name=f"ingest:writer:{n}"))
+
+    async def drain(self, limit_s: float | None = None) -> None:
+        """Wait until everything put so far is committed (sources must be stopped first)."""
+        async with asyncio.timeout(limit_s):
+            await self._queue.join()
+            await self._batches.join()
+
+    async def stop(self, drain_timeout: float | None = 30.0) -> None:
+        """Drain what was accepted, then stop the batcher and writers."""
+        with contextlib.suppress(TimeoutError):
+            await self.drain(drain_timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- batcher and writers -------------------------------------------------------------------
+
+    async def _batch_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            size = len(first.readings) + 1
+            deadline = time.monotonic() + self.config.batch_linger_s
+            while size < self.config.batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                batch.append(item)
+                size += len(item.readings) + 1
+            await self._batches.put(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write_loop(self, n: int) -> None:
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            while True:
+                batch = await self._batches.get()
+                conn = await self._commit_with_retry(conn, batch, n)
+                self._batches.task_done()
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    async def _commit_with_retry(
+        self, conn: psycopg.AsyncConnection[Any] | None, batch: list[Prepared], n: int
+    ) -> psycopg.AsyncConnection[Any]:
+        attempt = 0
+        while True:
+            try:
+                if conn is None or conn.closed:
+                    conn = await self._connect()
+                started = time.monotonic()
+                result = await self._write(conn, batch)
+            except psycopg.OperationalError as exc:
+                attempt += 1
+                self.metrics.store_errors.labels("unavailable").inc()
+                level = logging.WARNING if attempt == 1 else logging.DEBUG
+                log.log(level, "writer %d: database unavailable (%s); retrying", n, exc)
+                if conn is not None:
+                    await conn.close()
+                conn = None
+                delay = min(
+                    self.config.retry_cap_s, self.config.retry_base_s * 2 ** min(attempt, 10)
+                )
+                await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
+            else:
+                self.metrics.batch_seconds.observe(time.monotonic() - started)
+                self._settle(batch, result)
+                return conn
+
+    async def _write(
+        self, conn: psycopg.AsyncConnection[Any], batch: list[Prepared]
+    ) -> WriteResult:
+        readings = [r for p in batch for r in p.readings]
+        periods = [r for p in batch for r in p.periods]
+        dead = [d for p in batch for d in p.dead_letters]
+        return await self._writer.write(conn, readings, periods, dead)
+
+    def _settle(self, batch: list[Prepared], result: WriteResult) -> None:
+        """Fill each envelope's outcome from what the commit stored, then wake its driver."""
+        refused_readings = {id(r): err for r, err in result.refused_readings}
+        refused_periods = {id(p): err for p, err in result.refused_periods}
+        stored_readings: list[Reading] = []
+        stored_periods: list[PeriodRecord] = []
+        for prepared in batch:
+            outcome = prepared.outcome
+            for reading in prepared.readings:
+                error = refused_readings.get(id(reading))
+                if error is not None:
+                    outcome.rejected.append(Rejection(-1, "store_refused", error))
+                    self.metrics.rejected.labels(prepared.source, "store_refused").inc()
+                elif (
+                    result.new_reading_keys is None
+                    or (reading.channel_id, reading.ts) in result.new_reading_keys
+                ):
+                    outcome.stored += 1
+                    stored_readings.append(reading)
+                else:
+                    outcome.duplicates += 1
+            for period in prepared.periods:
+                if id(period) in refused_periods:
+                    outcome.rejected.append(
+                        Rejection(-1, "store_refused", refused_periods[id(period)])
+                    )
+                else:
+                    stored_periods.append(period)
+            outcome.periods_stored = len(prepared.periods) - sum(
+                1 for p in prepared.periods if id(p) in refused_periods
+            )
+            self.metrics.stored.labels(prepared.source).inc(outcome.stored)
+            self.metrics.duplicates.labels(prepared.source).inc(outcome.duplicates)
+            self.metrics.periods_stored.labels(prepared.source).inc(outcome.periods_stored)
+            self.metrics.inflight.dec()
+            if not prepared.done.done():
+                prepared.done.set_result(outcome)
+        for listener in self._listeners:
+            try:
+                listener(stored_readings, stored_periods)
+            except Exception:
+                log.exception("commit listener failed")
