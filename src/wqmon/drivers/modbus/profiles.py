@@ -140,7 +140,7 @@ class _Located(_Strict):
         declared = data.get("register_type")
         if implied and declared is not None and declared != implied.value:
             raise ValueError(
-                f"address {data['address']!r} is a {implied} register reference"
+                f"address {data['address']!r} refers to {implied} registers"
                 f" but register_type is {declared}"
             )
         resolved = {**data, "address": pdu}
