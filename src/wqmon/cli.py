@@ -31,6 +31,16 @@ def _registry_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ingest(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from wqmon.drivers.factory import build_drivers  # noqa: PLC0415
+    from wqmon.ingest.service import IngestService, run_until_signalled  # noqa: PLC0415
+
+    asyncio.run(run_until_signalled(IngestService(settings, build_drivers(settings))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wqmon", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wqmon {__version__}")
@@ -40,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="create or upgrade the schema (hypertables with TimescaleDB)"
     )
     p.set_defaults(handler=_migrate)
+
+    p = sub.add_parser("ingest", help="run the drivers and the ingest pipeline until stopped")
+    p.set_defaults(handler=_ingest)
 
     registry = sub.add_parser("registry", help="manage the registry of regions, sites and channels")
     rsub = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")

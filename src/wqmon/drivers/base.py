@@ -1,0 +1,69 @@
+"""The driver contract: a source of readings run and restarted by the ingest service.
+
+A driver is an object with a `name` and an `async run(ctx)` that runs until cancelled. It hands
+readings to `ctx.pipeline.put()` (which blocks when the pipeline is full: that is backpressure,
+not an error) and acknowledges its source only when the returned future resolves. An exception
+other than cancellation makes the supervisor restart it with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from wqmon.ingest.directory import Directory
+from wqmon.ingest.pipeline import Pipeline
+from wqmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverContext:
+    """What every driver gets: the pipeline, the current registry view, settings and a clock."""
+
+    pipeline: Pipeline
+    directory: Callable[[], Directory]  # the newest snapshot; reloaded by the service
+    settings: Settings
+    clock: Callable[[], datetime]
+
+
+class Driver(Protocol):
+    """A source of readings. Runs until cancelled."""
+
+    name: str
+
+    async def run(self, ctx: DriverContext) -> None: ...
+
+
+async def supervise(
+    driver: Driver, ctx: DriverContext, *, base_s: float = 0.5, cap_s: float = 30.0
+) -> None:
+    """Run a driver forever, restarting it after failures with full-jitter backoff.
+
+    The first failure is logged as a warning, repeats at debug level until the driver has run
+    cleanly for a while (Home Assistant's log-once-while-unavailable).
+    """
+    failures = 0
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            await driver.run(ctx)
+        except Exception as exc:
+            if loop.time() - started > cap_s:
+                failures = 0
+            failures += 1
+            level = logging.WARNING if failures == 1 else logging.DEBUG
+            log.log(
+                level, "driver %s failed (%s); restarting", driver.name, exc, exc_info=failures == 1
+            )
+            delay = random.uniform(0, min(cap_s, base_s * 2**failures))  # noqa: S311 - jitter
+            await asyncio.sleep(delay)
+        else:
+            return

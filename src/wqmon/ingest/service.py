@@ -1,0 +1,110 @@
+"""`wqmon ingest`: the pipeline, its drivers, a registry reloader and the metrics endpoint.
+
+Shutdown is ordered (style.md §8.6): stop the drivers (no new input), drain the pipeline (every
+accepted envelope committed and acknowledged), then stop the writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from prometheus_client import start_http_server
+
+from wqmon.drivers.base import Driver, DriverContext, supervise
+from wqmon.ingest.directory import Directory, load_directory
+from wqmon.ingest.envelope import utcnow
+from wqmon.ingest.pipeline import Pipeline, PipelineConfig
+from wqmon.settings import Settings, libpq_url
+
+log = logging.getLogger(__name__)
+
+DriverFactory = Callable[[Settings], Sequence[Driver]]
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        queue_size=settings.queue_size,
+        batch_size=settings.batch_size,
+        batch_linger_s=settings.batch_linger_s,
+        writers=settings.writers,
+        future_tolerance_s=settings.future_tolerance_s,
+    )
+
+
+class IngestService:
+    """Owns the pipeline and the drivers for the lifetime of `wqmon ingest` (or the demo)."""
+
+    def __init__(self, settings: Settings, drivers: Sequence[Driver]) -> None:
+        self.settings = settings
+        self.drivers = list(drivers)
+        self.directory = Directory()
+        self.pipeline: Pipeline | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = asyncio.Event()
+
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            libpq_url(self.settings.database_url), connect_timeout=5
+        )
+
+    async def reload_directory(self) -> None:
+        async with await self.connect() as conn:
+            self.directory = await load_directory(conn)
+        if self.pipeline is not None:
+            self.pipeline.directory = self.directory
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.registry_reload_s)
+            try:
+                await self.reload_directory()
+            except psycopg.OperationalError as exc:
+                log.debug("registry reload skipped: %s", exc)
+
+    async def start(self) -> None:
+        await self.reload_directory()
+        self.pipeline = Pipeline(self.connect, self.directory, pipeline_config(self.settings))
+        self.pipeline.start()
+        ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
+        self._tasks.append(asyncio.create_task(self._reload_loop(), name="ingest:registry-reload"))
+        for driver in self.drivers:
+            self._tasks.append(
+                asyncio.create_task(supervise(driver, ctx), name=f"driver:{driver.name}")
+            )
+        if self.settings.metrics_port is not None:
+            start_http_server(
+                self.settings.metrics_port, "127.0.0.1", registry=self.pipeline.metrics.registry
+            )
+        log.info("ingest running: drivers %s", ", ".join(d.name for d in self.drivers) or "none")
+        self.ready.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.pipeline is not None:
+            await self.pipeline.stop()
+        log.info("ingest stopped")
+
+
+async def run_until_signalled(service: IngestService) -> None:
+    """Start the service, wait for SIGINT or SIGTERM, then stop it in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        await service.stop()
