@@ -132,10 +132,9 @@ class _Located(_Strict):
     @classmethod
     def _resolve_address(cls, data: Any) -> Any:
         # Convert "4:03003"-style references before field validation, so `address` is an int.
-        if not isinstance(data, dict) or not isinstance(data.get("address"), int | str):
-            return data
-        if isinstance(data["address"], bool):
-            return data
+        address = data.get("address") if isinstance(data, dict) else None
+        if isinstance(address, bool) or not isinstance(address, int | str):
+            return data  # let field validation report the missing or mistyped address
         pdu, implied = parse_address(data["address"])
         declared = data.get("register_type")
         if implied and declared is not None and declared != implied.value:
@@ -275,10 +274,7 @@ class Profile(_Strict):
 
     def point(self, name: str) -> Point:
         """The point called `name` (KeyError if absent)."""
-        for point in self.points:
-            if point.name == name:
-                return point
-        raise KeyError(name)
+        return {point.name: point for point in self.points}[name]
 
     def value_spec(self, point: Point) -> ValueSpec:
         """The codec spec of one of this profile's points."""
