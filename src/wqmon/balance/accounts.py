@@ -175,7 +175,7 @@ def plant_days(
 
 def _sum_points(points: Sequence[dict[date, PointTotals]]) -> dict[date, PointTotals]:
     days = sorted({day for point in points for day in point})
-    return {day: total(point.get(day, PointTotals()) for point in points) for day in days}
+    return {day: total(point.get(day, _missing_day(1)) for point in points) for day in days}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 Precedence per (parameter, hour): the real-time row when it covers at least
 `RollupSettings.realtime_min_coverage` of the hour (default 0.75, the share of valid minutes
 HJ 212 Appendix D asks of an hourly flue-gas value); otherwise whichever of real-time, the
-logger's hour record and the sum of its minute records covers the most, ties going to the earlier
-of that list. A source is chosen per row, so an hour can take flow from real-time and COD from the
+logger's hour record and the sum of its minute records covers the most, ties going first to a row
+that saw any data, then to the earlier of that list. A source is chosen per row, so an hour can take flow from real-time and COD from the
 hour record; each row's load and volume still come from one source together.
 """
 
@@ -96,5 +96,6 @@ def choose(
     if realtime.coverage > 0 and realtime.coverage >= settings.realtime_min_coverage:
         return realtime
     candidates = [realtime, *fallbacks]
-    # max() keeps the first of equal keys, so ties go to the earlier source.
-    return max(candidates, key=lambda row: row.coverage)
+    # Of equal coverage, a row that saw any data (so its flag says why nothing is covered) beats
+    # an empty one; max() keeps the first of equal keys, so remaining ties go to the earlier.
+    return max(candidates, key=lambda row: (row.coverage, row.n_samples > 0))
