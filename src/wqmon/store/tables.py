@@ -183,4 +183,23 @@ dead_letter = Table(
     Index("ix_dead_letter_reason", "reason"),
 )
 
+# Commands for the HJ 212 driver from other processes (`wqmon hj212 backfill`): a row plus
+# `NOTIFY wqmon_hj212`; the ingest process claims pending rows for loggers it has connected.
+hj212_command = Table(
+    "hj212_command",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("mn", Text, nullable=False),
+    Column("cn", Text, nullable=False),
+    _tz("begin", nullable=False),
+    _tz("end", nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'pending'")),
+    _tz("created_at", nullable=False, server_default=func.now()),
+    _tz("done_at", nullable=True),
+    Column("detail", Text, nullable=False, server_default=text("''")),
+    CheckConstraint("state IN ('pending', 'running', 'done', 'failed')", name="state"),
+    CheckConstraint("cn IN ('2031', '2051', '2061')", name="cn"),
+    Index("ix_hj212_command_state", "state"),
+)
+
 HYPERTABLES: dict[str, str] = {"reading": "7 days", "logger_period": "30 days"}
