@@ -95,6 +95,9 @@ point = Table(
     Column("hj212_password", Text, nullable=True),
     # Per-point HJ 212 options, e.g. {"accept_modbus_crc": true, "codes": {"e10201": "cod"}}.
     Column("hj212_options", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # Modbus devices polled for this point, as resolved by the registry import: a list of
+    # {"bus", "device_id", "profile", "poll_interval_s", "map", "store_unchanged", "on_failure"}.
+    Column("modbus", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     UniqueConstraint("site_id", "code", name="uq_point_site_code"),
     CheckConstraint("role IN ('inlet', 'outlet', 'discharge')", name="role"),
     CheckConstraint(
@@ -125,6 +128,30 @@ gateway = Table(
     Column("id", Text, primary_key=True),
     Column("name", Text, nullable=True),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+)
+
+# Modbus lines and endpoints polled by the ingest process (docs/modbus.md). Devices on a bus are
+# bound per point (`point.modbus`); a bus dropped from the registry file is deactivated.
+modbus_bus = Table(
+    "modbus_bus",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("transport", Text, nullable=False),
+    Column("host", Text, nullable=True),
+    Column("port", Integer, nullable=False, server_default=text("502")),
+    Column("serial_port", Text, nullable=True),
+    Column("baudrate", Integer, nullable=False, server_default=text("9600")),
+    Column("bytesize", SmallInteger, nullable=False, server_default=text("8")),
+    Column("parity", Text, nullable=False, server_default=text("'N'")),
+    Column("stopbits", SmallInteger, nullable=False, server_default=text("1")),
+    Column("timeout_s", Float, nullable=False, server_default=text("1")),
+    Column("retries", SmallInteger, nullable=False, server_default=text("1")),
+    Column("message_wait_ms", Integer, nullable=False, server_default=text("0")),
+    Column("poll_interval_s", Float, nullable=False, server_default=text("10")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    CheckConstraint("transport IN ('tcp', 'rtu', 'rtu_over_tcp')", name="transport"),
+    CheckConstraint("parity IN ('N', 'E', 'O')", name="parity"),
 )
 
 gateway_site = Table(
