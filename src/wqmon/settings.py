@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     hj212_host: str = "0.0.0.0"  # noqa: S104 - a listener for field loggers is meant to be reachable
     hj212_port: int = Field(9212, ge=0, le=65535)
     hj212_enabled: bool = True
+    # Poll the Modbus devices bound in the registry (the driver idles while there are none).
+    modbus_enabled: bool = True
+    hj212_idle_timeout_s: float = Field(600.0, gt=0)  # close a connection silent this long
+    hj212_write_timeout_s: float = Field(10.0, gt=0)  # a peer that does not read is dropped
+    hj212_max_segment: int = Field(4096, ge=1024)  # bytes; the standard says 1024, reality 1703
+    hj212_max_connections_per_peer: int = Field(100, ge=1)  # loggers share carrier NAT addresses
+    hj212_max_faults_per_connection: int = Field(50, ge=1)  # then the connection is closed
+    hj212_reassembly_timeout_s: float = Field(60.0, gt=0)  # split uploads (PNUM/PNO)
+    hj212_reply_timeout_s: float = Field(30.0, gt=0)  # a logger's 9011 to our request
+    hj212_history_timeout_s: float = Field(600.0, gt=0)  # its 9012 after a history upload
+    hj212_gap_fill_after_s: float = Field(3600.0, ge=0)  # silence that triggers a 2061 pull; 0 off
+    hj212_command_poll_s: float = Field(30.0, gt=0)  # hj212_command table poll besides NOTIFY
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)

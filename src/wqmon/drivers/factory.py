@@ -6,6 +6,11 @@ from wqmon.drivers.base import Driver
 from wqmon.settings import Settings
 
 
-def build_drivers(settings: Settings) -> list[Driver]:  # noqa: ARG001 - drivers register here
+def build_drivers(settings: Settings) -> list[Driver]:
     """The drivers enabled by the settings (HJ 212 server, MQTT subscriber, ...)."""
-    return []
+    drivers: list[Driver] = []
+    if settings.hj212_enabled:
+        from wqmon.drivers.hj212.server import Hj212Driver  # noqa: PLC0415 - only when used
+
+        drivers.append(Hj212Driver())
+    return drivers

@@ -243,6 +243,43 @@ class LoggerSimulator:
             results.append(await self._send_until_acked(parse_segment(segment), frame))
         return results
 
+    async def run_periodic(
+        self,
+        interval_s: float,
+        objects: Callable[[datetime], CpObjects],
+        *,
+        cn: str = builder.CN_REALTIME,
+        flag: int = 5,
+        count: int | None = None,
+        on_sent: Callable[[SendResult, float], None] | None = None,
+    ) -> int:
+        """Upload `objects(now)` every `interval_s` (a field logger's RtdInterval loop).
+
+        Ticks are kept on a fixed schedule; a tick missed while waiting for a `9014` is
+        skipped, not bunched. `on_sent(result, seconds)` gets each packet's time to its answer
+        (to the send, without an ack). Runs `count` times, or until cancelled.
+
+        Returns:
+            The number of uploads sent.
+        """
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        sent = 0
+        while count is None or sent < count:
+            now = datetime.now(UTC)
+            started = loop.time()
+            results = await self.send_upload(cn, now, objects(now), flag=flag)
+            elapsed = loop.time() - started
+            sent += 1
+            if on_sent is not None:
+                for result in results:
+                    on_sent(result, elapsed)
+            next_tick += interval_s
+            if next_tick < loop.time():  # fell behind: skip the missed ticks
+                next_tick += interval_s * ((loop.time() - next_tick) // interval_s + 1)
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        return sent
+
     async def request_time_calibration(self, *, pol_id: str | None = None) -> bool:
         """Send a `1013` time-calibration request; True when the host answered `9013`."""
         fields = {"PolId": pol_id} if pol_id else {}

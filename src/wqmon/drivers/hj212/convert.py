@@ -3,8 +3,10 @@
 Real-time packets (2011) give `RawReading`s from `-Rtd`; minute, hour and day packets
 (2051/2061/2031) give `RawPeriodRecord`s from `-Avg/-Min/-Max/-Cou`. Codes are resolved by an
 optional per-point map first, then by the catalogue (2017 codes, 2005 codes, ST=52 `e`-codes).
-One bad item never spoils the packet: unknown codes and non-numeric values come back as
-`RejectedItem`s. Flow is sent in L/s (domain.md §1.10), so flow values carry `unit="L/s"` and
+ST=52 `e`-codes name the process they measure (`e1…` plant inlet, `e2…` outlet), so a logger
+sending both is routed by the code's role to the site's point of that role (`role_points`).
+One bad item never spoils the packet: unknown codes, unroutable `e`-codes and non-numeric values
+come back as `RejectedItem`s. Flow is sent in L/s (domain.md §1.10), so flow values carry `unit="L/s"` and
 the pipeline converts them to m³/h.
 """
 
@@ -20,7 +22,7 @@ from wqmon.drivers.hj212.packet import Packet, parse_time
 from wqmon.errors import FrameError
 from wqmon.flags import normalise_flag
 from wqmon.model import Period, RawPeriodRecord, RawReading
-from wqmon.parameters import HJ212_NATIVE_UNITS, Kind, Parameter, lookup
+from wqmon.parameters import HJ212_NATIVE_UNITS, Kind, Parameter, lookup, parse_e_code
 
 PERIOD_OF_CN: dict[str, Period] = {
     CN_MINUTE: Period.MINUTE,
@@ -42,6 +44,8 @@ class PointBinding:
     role: str  # inlet | outlet | discharge
     tz: tzinfo  # the site's zone: DataTime and SampleTime are local wall-clock times
     code_map: Mapping[str, str] = field(default_factory=dict)  # e.g. {"e10201": "cod"}
+    # The site's points by role (inlet/outlet), for `e`-codes of the other process.
+    role_points: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ class RejectedItem:
     """One CP item that could not become a record, with a short stable reason."""
 
     code: str
-    reason: str  # unknown_parameter | non_numeric | no_value | bad_time
+    reason: str  # unknown_parameter | unrouted_code | non_numeric | no_value | bad_time
     detail: str
 
 
@@ -86,6 +90,20 @@ def _resolve(code: str, binding: PointBinding) -> Parameter | None:
     return lookup(mapped or code)
 
 
+def _target_point(code: str, binding: PointBinding, out: Conversion) -> str | None:
+    """The point an item belongs to: the bound one, or for an `e`-code its role's point."""
+    if code in binding.code_map or code.lower() in binding.code_map:
+        return binding.point  # an explicit mapping is configured for the bound point
+    decoded = parse_e_code(code)
+    if decoded is None or decoded[1] == binding.role:
+        return binding.point
+    target = binding.role_points.get(decoded[1])
+    if target is None:
+        detail = f"{code} is a plant {decoded[1]} code but {binding.site} has no {decoded[1]} point"
+        out.rejected.append(RejectedItem(code, "unrouted_code", detail))
+    return target
+
+
 def _number(text: str | None) -> float | None:
     """A finite float, or None for absent, empty or non-numeric text."""
     if text is None or not text.strip():
@@ -118,6 +136,9 @@ def _reading(
     if parameter is None:
         out.rejected.append(RejectedItem(code, "unknown_parameter", f"unknown code {code!r}"))
         return
+    point = _target_point(code, binding, out)
+    if point is None:
+        return
     raw = attrs["Rtd"]
     value = _number(raw)
     if value is None:
@@ -135,7 +156,7 @@ def _reading(
     out.readings.append(
         RawReading(
             site=binding.site,
-            point=binding.point,
+            point=point,
             parameter=parameter.code,
             ts=ts,
             value=value,
@@ -158,6 +179,9 @@ def _period(
     if parameter is None:
         out.rejected.append(RejectedItem(code, "unknown_parameter", f"unknown code {code!r}"))
         return
+    point = _target_point(code, binding, out)
+    if point is None:
+        return
     stats = {name.lower(): _number(attrs.get(name)) for name in _STAT_ATTRIBUTES}
     bad = [
         f"{code}-{n}={attrs[n]!r}"
@@ -170,7 +194,7 @@ def _period(
     out.periods.append(
         RawPeriodRecord(
             site=binding.site,
-            point=binding.point,
+            point=point,
             parameter=parameter.code,
             period=period,
             ts=ts,

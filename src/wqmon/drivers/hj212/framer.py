@@ -46,7 +46,7 @@ class Frame:
 class BadFrame:
     """Bytes the framer had to discard, with a short stable reason for metrics."""
 
-    reason: str  # garbage | bad_crc | too_large
+    reason: str  # garbage | bad_header | bad_crc | too_large
     detail: str
     raw: bytes
 
@@ -142,6 +142,10 @@ class Hj212Framer:
         segment, crc_text = body[:-_CRC_LEN], body[-_CRC_LEN:]
         variant = check_crc(segment, crc_text) if len(body) >= _CRC_LEN else CrcVariant.BAD
         if variant is CrcVariant.BAD:
+            if declared is None:
+                # `##` not followed by 4 digits: not a frame header at all, say so.
+                detail = f"length field {buf[2:_PREFIX_LEN]!r} is not 4 digits"
+                return consumed, BadFrame("bad_header", detail, buf[:consumed])
             detail = f"CRC {crc_text!r} does not match the data segment"
             return consumed, BadFrame("bad_crc", detail, buf[:consumed])
         mismatch = not _length_matches(declared, segment)

@@ -1,7 +1,7 @@
 """Reassemble split HJ 212 packets (Flag bit D, PNUM/PNO).
 
-Pieces are grouped by (MN, CN, DataTime); pieces without a DataTime attach to the newest open
-group of the same MN and CN that started without one (keyed by its first QN). The first piece
+Pieces are grouped by (MN, CN, DataTime); later pieces without a DataTime attach to the newest
+open group of the same MN and CN (a first piece without one keys its group by its QN). The first piece
 opens a group and starts its timeout. Pure: the clock is injected, nothing runs in the
 background; call `expire()` periodically to collect the groups that never completed.
 """
@@ -82,9 +82,10 @@ class Reassembler:
         if packet.data_time:
             return (packet.mn, packet.cn, packet.data_time)
         if packet.pno != 1:
-            # Later pieces carry a new QN: attach to the newest QN-keyed group of this MN/CN.
+            # Later pieces carry a new QN: attach to the newest group of this MN/CN (some
+            # loggers send DataTime in the first piece only).
             for key in reversed(self._groups):
-                if key[:2] == (packet.mn, packet.cn) and key[2].startswith("qn:"):
+                if key[:2] == (packet.mn, packet.cn):
                     return key
         return (packet.mn, packet.cn, f"qn:{packet.qn}")
 
@@ -109,12 +110,12 @@ class Reassembler:
         parts = [group.parts[n] for n in sorted(group.parts)]
         return Reassembled(merge_parts(parts), tuple(parts))
 
-    def expire(self) -> list[ExpiredPartial]:
-        """Drop and return every group older than the timeout."""
+    def expire(self, *, everything: bool = False) -> list[ExpiredPartial]:
+        """Drop and return every group older than the timeout (or all groups: `everything`)."""
         now = self._clock()
         expired = []
         for key, group in list(self._groups.items()):
-            if now - group.started >= self.timeout_s:
+            if everything or now - group.started >= self.timeout_s:
                 del self._groups[key]
                 parts = tuple(group.parts[n] for n in sorted(group.parts))
                 missing = sorted(set(range(1, group.pnum + 1)) - set(group.parts))

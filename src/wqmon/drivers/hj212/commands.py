@@ -1,0 +1,160 @@
+"""HJ 212 commands from other processes: the `hj212_command` table plus `NOTIFY wqmon_hj212`.
+
+`wqmon hj212 backfill` inserts a pending row and notifies; the ingest process that holds the
+logger's connection claims it (`FOR UPDATE SKIP LOCKED`, so replicas never run one twice), runs
+the history pull and writes the outcome back. Rows for loggers not connected stay pending until
+their logger connects; a poll every `hj212_command_poll_s` covers a missed notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from wqmon.errors import ConfigError, DeviceUnavailable
+from wqmon.settings import libpq_url
+
+if TYPE_CHECKING:
+    from wqmon.drivers.hj212.server import Hj212Driver
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "wqmon_hj212"
+_CLAIM_SQL = """
+UPDATE hj212_command SET state = 'running'
+WHERE id IN (SELECT id FROM hj212_command WHERE state = 'pending' AND mn = ANY(%s)
+             ORDER BY id FOR UPDATE SKIP LOCKED)
+RETURNING id, mn, cn, begin, "end"
+"""
+_FINISH_SQL = "UPDATE hj212_command SET state = %s, done_at = now(), detail = %s WHERE id = %s"
+_RETRY_CAP_S = 30.0
+
+
+class CommandWorker:
+    """Listens for commands and runs them against the driver's connected loggers."""
+
+    def __init__(self, driver: Hj212Driver) -> None:
+        self.driver = driver
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Look for claimable commands now (a logger connected, or a notification came)."""
+        self._wake.set()
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        url = libpq_url(self.driver.ctx.settings.database_url)
+        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
+
+    async def run(self) -> None:
+        """Listen and dispatch until cancelled, reconnecting with backoff after failures."""
+        try:
+            await self._serve()
+        finally:
+            for task in list(self._running):
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _serve(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with await self._connect() as listener, await self._connect() as conn:
+                    await listener.execute(f"LISTEN {CHANNEL}")
+                    failures = 0
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._listen(listener))
+                        group.create_task(self._dispatch_loop(conn))
+            except* (psycopg.Error, OSError) as exc:
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                log.log(level, "hj212 commands: database unavailable (%s)", exc.exceptions[0])
+                delay = min(_RETRY_CAP_S, 0.5 * 2 ** min(failures, 6))
+                await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        async for _ in conn.notifies():
+            self._wake.set()
+
+    async def _dispatch_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        poll = self.driver.ctx.settings.hj212_command_poll_s
+        while True:
+            connected = self.driver.connected_mns()
+            if connected:
+                cursor = await conn.execute(_CLAIM_SQL, (connected,))
+                for row in await cursor.fetchall():
+                    task = asyncio.create_task(self._execute(*row), name=f"hj212:cmd:{row[0]}")
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(poll):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _execute(
+        self,
+        command_id: int,
+        mn: str,
+        cn: str,
+        begin: datetime,
+        end: datetime,
+    ) -> None:
+        try:
+            result = await self.driver.request_history(mn, cn, begin, end)
+        except (DeviceUnavailable, ValueError) as exc:
+            state, detail = "failed", str(exc)
+        else:
+            state, detail = ("done" if result.ok else "failed"), result.describe()
+        log.info("hj212 command %d (%s %s): %s %s", command_id, mn, cn, state, detail)
+        try:
+            # Its own connection: the dispatcher's may have been replaced meanwhile.
+            async with await self._connect() as conn:
+                await conn.execute(_FINISH_SQL, (state, detail, command_id))
+        except psycopg.OperationalError as exc:
+            log.warning("hj212 command %d: outcome not recorded (%s)", command_id, exc)
+
+
+# -- the CLI side --------------------------------------------------------------------------------
+
+
+def site_timezone(database_url: str, mn: str) -> str:
+    """The zone of the site whose point has MN `mn`.
+
+    Raises:
+        ConfigError: No point has this MN.
+    """
+    sql = "SELECT s.timezone FROM point p JOIN site s ON s.id = p.site_id WHERE p.hj212_mn = %s"
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(sql, (mn,)).fetchone()
+    if row is None:
+        raise ConfigError(f"no monitoring point has HJ 212 MN {mn!r}")
+    return str(row[0])
+
+
+def enqueue_backfill(database_url: str, mn: str, cn: str, begin: datetime, end: datetime) -> int:
+    """Insert a pending history pull and notify the ingest process; returns the command id."""
+    if begin.tzinfo is None or end.tzinfo is None:
+        raise ValueError("begin and end must be timezone-aware")
+    sql = 'INSERT INTO hj212_command (mn, cn, begin, "end") VALUES (%s, %s, %s, %s) RETURNING id'
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(sql, (mn, cn, begin, end)).fetchone()
+        assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
+        conn.execute(f"NOTIFY {CHANNEL}, '{int(row[0])}'")
+    return int(row[0])
+
+
+def command_status(database_url: str, command_id: int) -> tuple[str, str]:
+    """(state, detail) of a command."""
+    sql = "SELECT state, detail FROM hj212_command WHERE id = %s"
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(sql, (command_id,)).fetchone()
+    if row is None:
+        raise ConfigError(f"no HJ 212 command {command_id}")
+    return str(row[0]), str(row[1])

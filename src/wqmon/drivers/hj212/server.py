@@ -1,0 +1,298 @@
+"""The HJ 212 TCP server driver: accepts data loggers and runs one `Session` per connection.
+
+    driver = Hj212Driver()
+    # as a driver of `wqmon ingest`: supervise(driver, ctx) calls driver.run(ctx)
+    await driver.ready.wait(); driver.port           # the bound port (0 in settings = any)
+    await driver.request_history(mn, "2061", begin, end)   # a 补数 pull from a connected logger
+    driver.state.snapshot()                          # per-MN state for the API
+
+Connections beyond `hj212_max_connections_per_peer` from one IP are closed at once. A timer
+expires incomplete split uploads. History pulls send 2051/2061/2031 with BeginTime/EndTime in the
+site's zone and return after the logger's 9012, once everything it uploaded is committed. A
+logger that reconnects after more than `hj212_gap_fill_after_s` of silence is asked for the hours
+it missed. Pulls requested by other processes arrive through `hj212_command` (`commands.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from wqmon.drivers.base import DriverContext
+from wqmon.drivers.hj212 import builder
+from wqmon.drivers.hj212.commands import CommandWorker
+from wqmon.drivers.hj212.convert import PointBinding
+from wqmon.drivers.hj212.packet import Packet
+from wqmon.drivers.hj212.session import Session
+from wqmon.drivers.hj212.state import LoggerRegistry
+from wqmon.errors import DeviceUnavailable
+from wqmon.ingest.directory import Directory, PointInfo
+
+log = logging.getLogger(__name__)
+
+_HOUSEKEEPING_S = 1.0
+_ReplyKey = tuple[str, str, str]  # (MN, QN, CN)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryResult:
+    """What a history pull gave: the logger's answers and the uploads it sent meanwhile."""
+
+    qn: str
+    qn_rtn: int | None  # 9011 QnRtn: 1 ready, 2 rejected, ... None: no answer
+    exe_rtn: int | None  # 9012 ExeRtn: 1 success, 100 no data, ... None: no answer
+    uploads: int
+
+    @property
+    def ok(self) -> bool:
+        """The logger accepted the request and reported success or no data."""
+        return self.qn_rtn == 1 and self.exe_rtn in (1, 100)
+
+    def describe(self) -> str:
+        """One line for logs and the command table."""
+        return f"QN {self.qn}: QnRtn={self.qn_rtn} ExeRtn={self.exe_rtn}, {self.uploads} uploads"
+
+
+class Hj212Driver:
+    """An asyncio TCP server for HJ 212 data loggers, feeding the ingest pipeline."""
+
+    name = "hj212"
+
+    def __init__(self) -> None:
+        self.state = LoggerRegistry()
+        self.ready = asyncio.Event()
+        self.port: int | None = None
+        self._ctx: DriverContext | None = None
+        self._sessions: set[Session] = set()
+        self._by_mn: dict[str, Session] = {}
+        self._per_ip: Counter[str] = Counter()
+        self._replies: dict[_ReplyKey, asyncio.Future[Packet]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._bindings: tuple[Directory | None, dict[str, dict[str, str]]] = (None, {})
+        self._last_qn = ""
+        self.commands: CommandWorker | None = None
+
+    @property
+    def ctx(self) -> DriverContext:
+        """The context of the running driver."""
+        if self._ctx is None:
+            raise RuntimeError("the HJ 212 driver is not running")
+        return self._ctx
+
+    async def run(self, ctx: DriverContext) -> None:
+        """Serve until cancelled; then close every connection."""
+        self._ctx = ctx
+        settings = ctx.settings
+        server = await asyncio.start_server(self._accept, settings.hj212_host, settings.hj212_port)
+        self.port = int(server.sockets[0].getsockname()[1])
+        self.commands = CommandWorker(self)
+        self._spawn(self._housekeeping(), "hj212:housekeeping")
+        self._spawn(self.commands.run(), "hj212:commands")
+        log.info("hj212 listening on %s:%d", settings.hj212_host, self.port)
+        self.ready.set()
+        try:
+            async with server:
+                await server.serve_forever()
+        finally:
+            self.ready.clear()
+            server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*(s.close() for s in list(self._sessions)))
+
+    # -- connections ---------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port, *_ = writer.get_extra_info("peername") or ("?", 0)
+        if self._per_ip[host] >= self.ctx.settings.hj212_max_connections_per_peer:
+            self.state.refused_connections += 1
+            log.warning("hj212: too many connections from %s, refusing", host)
+            writer.transport.abort()
+            return
+        session = Session(self, reader, writer, f"{host}:{port}")
+        self._per_ip[host] += 1
+        self._sessions.add(session)
+        self.state.connections += 1
+        try:
+            await session.run()
+        finally:
+            self._per_ip[host] -= 1
+            if self._per_ip[host] <= 0:
+                del self._per_ip[host]
+
+    def session_closed(self, session: Session) -> None:
+        """Called once by a closing session: forget it and mark its loggers disconnected."""
+        if session not in self._sessions:
+            return
+        self._sessions.discard(session)
+        self.state.connections -= 1
+        for mn in session.mns:
+            if self._by_mn.get(mn) is session:
+                del self._by_mn[mn]
+                self.state.get(mn).connected = False
+
+    def logger_connected(
+        self, session: Session, mn: str, point: PointInfo, last_seen: datetime | None
+    ) -> None:
+        """A logger's first packet on a connection: route requests to it, fill a gap."""
+        self._by_mn[mn] = session
+        if self.commands is not None:
+            self.commands.wake()
+        gap_after = self.ctx.settings.hj212_gap_fill_after_s
+        now = self.ctx.clock()
+        if gap_after <= 0 or last_seen is None or now - last_seen <= timedelta(seconds=gap_after):
+            return
+        begin = _hour_start(last_seen, point.timezone)
+        end = _hour_start(now, point.timezone) - timedelta(hours=1)
+        if end >= begin:
+            log.info(
+                "hj212 MN %s back after %s: pulling hours %s..%s", mn, now - last_seen, begin, end
+            )
+            self._spawn(self._fill_gap(mn, begin, end), f"hj212:gap-fill:{mn}")
+
+    async def _fill_gap(self, mn: str, begin: datetime, end: datetime) -> None:
+        try:
+            result = await self.request_history(mn, builder.CN_HOUR, begin, end)
+        except (DeviceUnavailable, TimeoutError) as exc:
+            self.state.get(mn).error(self.ctx.clock(), f"gap fill failed: {exc}")
+            return
+        log.info("hj212 MN %s gap fill: %s", mn, result.describe())
+
+    # -- services for sessions -----------------------------------------------------------------
+
+    def binding_for(self, point: PointInfo) -> PointBinding:
+        """How to convert the uploads of `point` (its site's points by role, code map)."""
+        directory = self.ctx.directory()
+        cached_for, roles = self._bindings
+        if cached_for is not directory:
+            roles = _points_by_role(directory)
+            self._bindings = (directory, roles)
+        return PointBinding(
+            site=point.site,
+            point=point.point,
+            role=point.role,
+            tz=point.timezone,
+            code_map=point.hj212_options.get("codes") or {},
+            role_points=roles.get(point.site, {}),
+        )
+
+    def next_qn(self, tz: tzinfo) -> str:
+        """A fresh QN from the server clock, strictly increasing within this driver."""
+        moment = self.ctx.clock()
+        qn = builder.format_qn(moment, tz)
+        while qn <= self._last_qn:
+            moment += timedelta(milliseconds=1)
+            qn = builder.format_qn(moment, tz)
+        self._last_qn = qn
+        return qn
+
+    def reply_received(self, packet: Packet) -> None:
+        """A 9011/9012 from a logger: wake whoever waits for it."""
+        waiter = self._replies.pop((packet.mn, packet.qn or "", packet.cn), None)
+        if waiter is None:
+            log.debug("hj212 MN %s: unsolicited %s QN %s", packet.mn, packet.cn, packet.qn)
+        elif not waiter.done():
+            waiter.set_result(packet)
+
+    # -- history -------------------------------------------------------------------------------
+
+    async def request_history(
+        self, mn: str, cn: str, begin: datetime, end: datetime
+    ) -> HistoryResult:
+        """Ask a connected logger for minute (2051), hour (2061) or day (2031) data.
+
+        Returns after the logger's 9012 (or when it refused the request), when every upload it
+        sent in between is committed.
+
+        Raises:
+            DeviceUnavailable: The logger is not connected (or not registered).
+            ValueError: `cn` is not a history data command.
+        """
+        session = self._by_mn.get(mn)
+        point = self.ctx.directory().point_for_mn(mn)
+        if session is None or session.closed or point is None:
+            raise DeviceUnavailable("logger not connected", endpoint=f"MN {mn}")
+        settings = self.ctx.settings
+        qn = self.next_qn(point.timezone)
+        frame = builder.history_request(
+            cn=cn,
+            qn=qn,
+            mn=mn,
+            pw=point.hj212_password or "",
+            begin=begin,
+            end=end,
+            tz=point.timezone,
+        )
+        state = self.state.get(mn)
+        uploads_before = state.uploads
+        loop = asyncio.get_running_loop()
+        keys = [(mn, qn, c) for c in (builder.CN_REQUEST_ANSWER, builder.CN_EXECUTION_RESULT)]
+        answer, result = (self._replies.setdefault(k, loop.create_future()) for k in keys)
+        try:
+            await session.write(frame)
+            qn_rtn = _code(await _wait(answer, settings.hj212_reply_timeout_s), "QnRtn")
+            exe_rtn = None
+            if qn_rtn == 1:
+                exe_rtn = _code(await _wait(result, settings.hj212_history_timeout_s), "ExeRtn")
+            await session.settle()
+        finally:
+            for key in keys:
+                self._replies.pop(key, None)
+        return HistoryResult(qn, qn_rtn, exe_rtn, state.uploads - uploads_before)
+
+    # -- background ----------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING_S)
+            for session in list(self._sessions):
+                await session.expire_splits()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hj212: task %s failed", task.get_name(), exc_info=task.exception())
+
+    def connected_mns(self) -> list[str]:
+        """MNs with a live session on this driver."""
+        return [mn for mn, s in self._by_mn.items() if not s.closed]
+
+
+async def _wait(future: asyncio.Future[Packet], timeout_s: float) -> Packet | None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            return await future
+    return None
+
+
+def _code(packet: Packet | None, name: str) -> int | None:
+    if packet is None:
+        return None
+    text = packet.cp.fields.get(name, "")
+    return int(text) if text.isdigit() else None
+
+
+def _hour_start(moment: datetime, tz: tzinfo) -> datetime:
+    """The start of the site-local hour containing `moment`, in UTC."""
+    local = moment.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+    return local.astimezone(UTC)
+
+
+def _points_by_role(directory: Directory) -> dict[str, dict[str, str]]:
+    """site -> {role: point}; the first point of a role wins (sites have one inlet/outlet)."""
+    roles: dict[str, dict[str, str]] = {}
+    for info in directory.channels.values():
+        roles.setdefault(info.site, {}).setdefault(info.role, info.point)
+    return roles
