@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -229,4 +230,57 @@ hj212_command = Table(
     Index("ix_hj212_command_state", "state"),
 )
 
+# Balance rollups (docs/balance.md). One row per point, parameter and UTC hour; the flow row
+# (w00000) carries the volume, a pollutant row its load and the volume that load refers to.
+point_hour = Table(
+    "point_hour",
+    metadata,
+    Column("point_id", Integer, ForeignKey("point.id", ondelete="CASCADE"), nullable=False),
+    Column("parameter", Text, nullable=False),
+    _tz("hour", nullable=False),
+    Column("volume_m3", Float, nullable=False),
+    Column("load_kg", Float, nullable=True),
+    Column("conc_mg_l", Float, nullable=True),
+    Column("coverage", Float, nullable=False),
+    Column("flag", Text, nullable=False),
+    Column("n_samples", Integer, nullable=False),
+    Column("n_valid", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    _tz("computed_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("point_id", "parameter", "hour"),
+    CheckConstraint("source IN ('realtime', 'hour', 'minute')", name="source"),
+    CheckConstraint("coverage >= 0 AND coverage <= 1", name="coverage"),
+    CheckConstraint("char_length(flag) BETWEEN 1 AND 4", name="flag_length"),
+)
+
+# Per point, pollutant and local day of the site: the additive sums plant and region accounts
+# and reports are built from (a region-year reads these, never hour rows).
+point_day = Table(
+    "point_day",
+    metadata,
+    Column("point_id", Integer, ForeignKey("point.id", ondelete="CASCADE"), nullable=False),
+    Column("parameter", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("volume_m3", Float, nullable=False),
+    Column("load_kg", Float, nullable=False),
+    Column("load_volume_m3", Float, nullable=False),
+    Column("flow_hours", Float, nullable=False),
+    Column("load_hours", Float, nullable=False),
+    Column("expected_hours", Float, nullable=False),
+    _tz("computed_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("point_id", "parameter", "day"),
+)
+
+# Point-hours waiting for the rollup maintainer; a table, so the queue survives a restart.
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("point_id", Integer, ForeignKey("point.id", ondelete="CASCADE"), nullable=False),
+    _tz("hour", nullable=False),
+    _tz("marked_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("point_id", "hour"),
+)
+
+# point_hour stays a plain table: `ensure_hypertables` partitions on a `ts` column, and a year
+# of 500 sites is ~10 M rows, which its primary key serves well enough.
 HYPERTABLES: dict[str, str] = {"reading": "7 days", "logger_period": "30 days"}

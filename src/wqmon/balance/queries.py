@@ -1,0 +1,282 @@
+"""Balance queries for the API and the reports: plant accounts and region accounts over periods.
+
+`plant_balance` and `region_balance` return plain dicts ready for JSON; `region_periods` returns
+the accounts themselves (the report builds on it). Both read `point_day` sums (see
+`wqmon.balance.sums`) and hand them to the pure account code; hourly plant figures come from
+`point_hour`. Dates are local calendar days of the sites, [start, end).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+
+from wqmon.balance.accounts import Granularity, PlantAccount, PointTotals, day_bounds, total
+from wqmon.balance.records import COD, FLOW
+from wqmon.balance.regions import (
+    DEFAULT_REGION_SETTINGS,
+    RegionAccount,
+    RegionSettings,
+    region_account,
+    region_totals,
+)
+from wqmon.balance.registry_view import PointRef, Registry, SiteRef, load_registry
+from wqmon.balance.store import Conn
+from wqmon.balance.sums import (
+    Period,
+    PlantSums,
+    expected_hours,
+    low_conc_days,
+    periods,
+    plant_account_from_sums,
+    point_sums,
+    with_expected,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnterprisePoint:
+    """An enterprise discharge point into the sewer and its totals over a period."""
+
+    site: str
+    name: str
+    region: str
+    point: str
+    totals: PointTotals
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPeriod:
+    """A region's account over one period, with the plants and enterprises under it."""
+
+    start: date
+    end: date
+    account: RegionAccount
+    plants: tuple[PlantAccount, ...]
+    enterprises: tuple[EnterprisePoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The sites of a region subtree and the points whose sums are needed."""
+
+    plants: list[SiteRef]
+    enterprises: list[tuple[SiteRef, PointRef]]
+
+    @property
+    def point_ids(self) -> list[int]:
+        ids = [p.id for s in self.plants for p in s.points if p.role in ("inlet", "outlet")]
+        return ids + [p.id for _, p in self.enterprises]
+
+    @property
+    def inlet_ids(self) -> list[int]:
+        return [p.id for s in self.plants for p in s.points_with("inlet")]
+
+
+def _scope(sites: Sequence[SiteRef]) -> _Scope:
+    plants = [s for s in sites if s.kind == "wwtp"]
+    enterprises = [(s, p) for s in sites if s.kind == "enterprise" for p in s.sewer_points]
+    return _Scope(plants, enterprises)
+
+
+def _plant_accounts(
+    conn: Conn, plants: Sequence[SiteRef], bounds: Sequence[Period], granularity: Granularity | None
+) -> dict[tuple[Period, str], PlantAccount]:
+    scope = _scope(plants)
+    sums = point_sums(conn, scope.point_ids, bounds, granularity)
+    low = low_conc_days(conn, scope.inlet_ids, bounds, granularity)
+    result = {}
+    for period in bounds:
+        for site in plants:
+            hours = expected_hours(period, site.tz)
+            sides = [
+                total(with_expected(sums.get((period, p.id)), hours) for p in site.points_with(r))
+                for r in ("inlet", "outlet")
+            ]
+            lo, ev = low.get((period, site.id), (0, 0))
+            sums_ = PlantSums(site, period, sides[0], sides[1], lo, ev)
+            result[(period, site.code)] = plant_account_from_sums(sums_)
+    return result
+
+
+def region_periods(
+    conn: Conn,
+    registry: Registry,
+    code: str,
+    start: date,
+    end: date,
+    *,
+    granularity: Granularity | None = None,
+    settings: RegionSettings = DEFAULT_REGION_SETTINGS,
+) -> list[RegionPeriod]:
+    """A region's accounts (children nested) for each period of [start, end)."""
+    tree = registry.subtree(code)
+    scope = _scope([s for r in tree for s in r.sites])
+    bounds = periods(start, end, granularity)
+    plants = _plant_accounts(conn, scope.plants, bounds, granularity)
+    ent_ids = [p.id for _, p in scope.enterprises]
+    ent_sums = point_sums(conn, ent_ids, bounds, granularity)
+    result = []
+    for period in bounds:
+        ents = {
+            p.id: EnterprisePoint(
+                s.code,
+                s.name,
+                s.region,
+                p.code,
+                with_expected(ent_sums.get((period, p.id)), expected_hours(period, s.tz)),
+            )
+            for s, p in scope.enterprises
+        }
+        accounts: dict[str, RegionAccount] = {}
+        for region in tree:  # post-order: children first
+            own = region_totals(
+                region.code,
+                start=period[0],
+                end=period[1],
+                coefficients=region.coefficients,
+                plants=[plants[(period, s.code)] for s in region.sites if s.kind == "wwtp"],
+                enterprises=[
+                    ents[p.id].totals
+                    for s in region.sites
+                    if s.kind == "enterprise"
+                    for p in s.sewer_points
+                ],
+            )
+            children = [accounts[c] for c in region.children if c in accounts]
+            accounts[region.code] = region_account(
+                region.code,
+                own,
+                start=period[0],
+                end=period[1],
+                children=children,
+                settings=settings,
+            )
+        period_plants = tuple(plants[(period, s.code)] for s in scope.plants)
+        result.append(
+            RegionPeriod(period[0], period[1], accounts[code], period_plants, tuple(ents.values()))
+        )
+    return result
+
+
+def year_bounds(year: int | None, start: date | None, end: date | None) -> tuple[date, date]:
+    """[start, end) from a year or explicit dates (exactly one of the two forms)."""
+    if year is not None and start is None and end is None:
+        return date(year, 1, 1), date(year + 1, 1, 1)
+    if year is None and start is not None and end is not None and start < end:
+        return start, end
+    raise ValueError("give either year, or from and to with from < to")
+
+
+def region_balance(
+    conn: Conn,
+    region: str,
+    *,
+    year: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    granularity: Granularity | None = None,
+) -> dict[str, object]:
+    """`GET /balance/regions/{region}?year=` (or from/to): the account tree, plants, enterprises.
+
+    With a granularity, `periods` holds one entry per day, month or year.
+    """
+    lo, hi = year_bounds(year, start, end)
+    registry = load_registry(conn)
+    ref = registry.region(region)
+    found = region_periods(conn, registry, region, lo, hi, granularity=granularity)
+    body = [jsonable(p) for p in found]
+    return {
+        "region": ref.code,
+        "name": ref.name,
+        "kind": ref.kind,
+        "start": lo.isoformat(),
+        "end": hi.isoformat(),
+        "periods": body,
+    }
+
+
+def plant_balance(
+    conn: Conn, site: str, start: date, end: date, granularity: str = "day"
+) -> dict[str, object]:
+    """`GET /balance/plants/{site}?from=&to=&granularity=hour|day|month|year`.
+
+    Hour periods list the plant's inlet and outlet flow and COD sums of each UTC hour with data.
+    """
+    registry = load_registry(conn)
+    ref = registry.site(site)
+    head: dict[str, object] = {
+        "site": ref.code,
+        "name": ref.name,
+        "region": ref.region,
+        "granularity": granularity,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    if granularity == "hour":
+        return head | {"periods": _plant_hours(conn, ref, start, end)}
+    bounds = periods(start, end, Granularity(granularity))
+    accounts = _plant_accounts(conn, [ref], bounds, Granularity(granularity))
+    return head | {"periods": [jsonable(accounts[(b, ref.code)]) for b in bounds]}
+
+
+@dataclass(slots=True)
+class _HourSum:
+    """Sums of one side (inlet or outlet), one parameter and hour over the site's points."""
+
+    volume_m3: float = 0.0
+    load_kg: float = 0.0
+    coverage: float = 0.0  # point-hours covered
+    flag: str = "N"
+
+
+def _plant_hours(conn: Conn, site: SiteRef, start: date, end: date) -> list[dict[str, object]]:
+    lo, hi = day_bounds(start, site.tz)[0], day_bounds(end, site.tz)[0]
+    roles = {p.id: p.role for p in site.points if p.role in ("inlet", "outlet")}
+    sums: dict[datetime, dict[str, _HourSum]] = {}
+    rows = conn.execute(
+        "SELECT point_id, parameter, hour, volume_m3, load_kg, coverage, flag FROM point_hour "
+        "WHERE point_id = ANY(%s) AND parameter IN (%s, %s) AND hour >= %s AND hour < %s "
+        "ORDER BY hour",
+        (list(roles), FLOW, COD, lo, hi),
+    )
+    for pid, parameter, hour, volume, load, coverage, flag in rows:
+        key = f"{roles[pid]}_{'flow' if parameter == FLOW else 'cod'}"
+        acc = sums.setdefault(hour, {}).setdefault(key, _HourSum())
+        acc.volume_m3 += volume
+        acc.load_kg += load or 0.0
+        acc.coverage += coverage
+        acc.flag = flag if acc.flag == "N" else acc.flag
+    return [
+        {"hour": hour.astimezone(UTC).isoformat()}
+        | {key: dataclasses.asdict(acc) for key, acc in sides.items()}
+        for hour, sides in sums.items()
+    ]
+
+
+def jsonable(value: object) -> object:
+    """Dataclasses, dates, enums and tuples as JSON-ready values; totals with their ratios."""
+    if isinstance(value, PointTotals):
+        return dataclasses.asdict(value) | {
+            "conc_mg_l": value.conc_mg_l,
+            "volume_coverage": value.volume_coverage,
+            "load_coverage": value.load_coverage,
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return _scalar(value)
+
+
+def _scalar(value: object) -> object:
+    if isinstance(value, date):  # datetime is a date too
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value

@@ -1,0 +1,271 @@
+"""The balance engine's database side: read series, store point-hour and point-day rows.
+
+`recompute(conn, point, start, end)` is the one operation the maintainer and `wqmon balance
+rebuild` share: read one point's readings and logger records for [start, end) with lookback,
+roll them up with the pure `rollup_point`, replace that range of `point_hour`, then recompute
+the local days it touches into `point_day`. Replacing (delete + insert) rather than upserting
+also removes rows whose data has gone. Hours nobody reported (no sample, no coverage) are not
+stored: a missing row reads as zero, which is what the sums need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from wqmon.balance.accounts import PointTotals, daily_totals, day_bounds
+from wqmon.balance.records import (
+    DEFAULT_SETTINGS,
+    FLOW,
+    HOUR,
+    PeriodValue,
+    PointHour,
+    RollupSettings,
+    RowSource,
+    Sample,
+)
+from wqmon.balance.rollup import LoggerRecords, rollup_point
+from wqmon.parameters import Kind, lookup
+
+Conn = psycopg.Connection[Any]
+
+HOUR_COLUMNS = (
+    "point_id, parameter, hour, volume_m3, load_kg, conc_mg_l, coverage, flag, "
+    "n_samples, n_valid, source"
+)
+DAY_COLUMNS = (
+    "point_id, parameter, day, volume_m3, load_kg, load_volume_m3, flow_hours, load_hours, "
+    "expected_hours"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PointChannels:
+    """A monitoring point as the rollup sees it.
+
+    Attributes:
+        point_id: `point.id`.
+        tz: The site's time zone (local days of `point_day`).
+        flow_channel: The flow channel's id, None if the point has no flow meter.
+        pollutants: Channel id → HJ 212 code, for the concentration channels only (loads of
+            pH or temperature mean nothing).
+    """
+
+    point_id: int
+    tz: ZoneInfo
+    flow_channel: int | None
+    pollutants: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def channel_ids(self) -> list[int]:
+        ids = list(self.pollutants)
+        return ids if self.flow_channel is None else [self.flow_channel, *ids]
+
+    def code_of(self, channel_id: int) -> str:
+        return FLOW if channel_id == self.flow_channel else self.pollutants[channel_id]
+
+
+def is_load_parameter(code: str) -> bool:
+    """Whether a parameter has a load (a concentration in mg/L)."""
+    parameter = lookup(code)
+    return parameter is not None and parameter.kind is Kind.CONCENTRATION
+
+
+def load_points(conn: Conn, point_ids: Iterable[int] | None = None) -> dict[int, PointChannels]:
+    """Rollup view of the points (all, or the given ids) that have at least one channel."""
+    sql = (
+        "SELECT p.id, s.timezone, c.id, c.parameter FROM point p JOIN site s ON s.id = p.site_id "
+        "JOIN channel c ON c.point_id = p.id"
+    )
+    params: tuple[object, ...] = ()
+    if point_ids is not None:
+        sql += " WHERE p.id = ANY(%s)"
+        params = (list(point_ids),)
+    flows: dict[int, int] = {}
+    pollutants: dict[int, dict[int, str]] = {}
+    zones: dict[int, str] = {}
+    for pid, tz, cid, code in conn.execute(sql, params):
+        zones[pid] = tz
+        if code == FLOW:
+            flows[pid] = cid
+        elif is_load_parameter(code):
+            pollutants.setdefault(pid, {})[cid] = code
+    return {
+        pid: PointChannels(pid, ZoneInfo(tz), flows.get(pid), pollutants.get(pid, {}))
+        for pid, tz in zones.items()
+    }
+
+
+def _samples(
+    conn: Conn, channels: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[Sample]]:
+    series: dict[int, list[Sample]] = {c: [] for c in channels}
+    if not channels:
+        return series
+    rows = conn.execute(
+        "SELECT channel_id, ts, value, flag FROM reading "
+        "WHERE channel_id = ANY(%s) AND ts >= %s AND ts < %s ORDER BY channel_id, ts",
+        (list(channels), start, end),
+    )
+    for cid, ts, value, flag in rows:
+        series[cid].append((ts, value, flag))
+    return series
+
+
+def _logger_records(
+    conn: Conn, point: PointChannels, start: datetime, end: datetime
+) -> LoggerRecords:
+    hour: dict[str, list[PeriodValue]] = {}
+    minute: dict[str, list[PeriodValue]] = {}
+    rows = conn.execute(
+        "SELECT channel_id, period, ts, avg, cou, flag FROM logger_period "
+        "WHERE channel_id = ANY(%s) AND period IN ('hour', 'minute') AND ts >= %s AND ts < %s "
+        "ORDER BY ts",
+        (point.channel_ids, start, end),
+    )
+    for cid, period, ts, avg, cou, flag in rows:
+        target = hour if period == "hour" else minute
+        target.setdefault(point.code_of(cid), []).append(PeriodValue(ts, avg, cou, flag))
+    return LoggerRecords(hour=hour, minute=minute)
+
+
+def compute_hours(
+    conn: Conn,
+    point: PointChannels,
+    start: datetime,
+    end: datetime,
+    settings: RollupSettings = DEFAULT_SETTINGS,
+) -> list[PointHour]:
+    """Point-hour rows of [start, end) (whole UTC hours) from the stored data, with lookback."""
+    flow: list[Sample] = []
+    if point.flow_channel is not None:
+        flow = _samples(conn, [point.flow_channel], start - settings.max_flow_gap, end)[
+            point.flow_channel
+        ]
+    results = _samples(conn, list(point.pollutants), start - settings.max_hold_age, end)
+    concentrations = {point.pollutants[cid]: series for cid, series in results.items()}
+    logger = _logger_records(conn, point, start, end)
+    return rollup_point(
+        flow, concentrations, start=start, end=end, logger=logger, settings=settings
+    )
+
+
+def store_hours(
+    conn: Conn, point_id: int, start: datetime, end: datetime, rows: Sequence[PointHour]
+) -> int:
+    """Replace the point's `point_hour` rows in [start, end); returns the rows written."""
+    conn.execute(
+        "DELETE FROM point_hour WHERE point_id = %s AND hour >= %s AND hour < %s",
+        (point_id, start, end),
+    )
+    # An hour is kept whole when any of its rows saw data, so a zero-coverage COD row beside a
+    # covered flow row says "no concentration" explicitly; empty hours are not stored at all.
+    seen = {r.hour for r in rows if r.n_samples > 0 or r.coverage > 0}
+    kept = [r for r in rows if r.hour in seen]
+    with conn.cursor() as cur, cur.copy(f"COPY point_hour ({HOUR_COLUMNS}) FROM STDIN") as copy:
+        for r in kept:
+            copy.write_row(
+                (
+                    point_id,
+                    r.parameter,
+                    r.hour,
+                    r.volume_m3,
+                    r.load_kg,
+                    r.conc_mg_l,
+                    min(max(r.coverage, 0.0), 1.0),
+                    r.flag,
+                    r.n_samples,
+                    r.n_valid,
+                    r.source.value,
+                )
+            )
+    return len(kept)
+
+
+def local_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """The local days [first, after last) that the UTC range [start, end) touches."""
+    first = start.astimezone(tz).date()
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    return first, last + timedelta(days=1)
+
+
+def _stored_hours(conn: Conn, point_id: int, start: datetime, end: datetime) -> list[PointHour]:
+    rows = conn.execute(
+        "SELECT parameter, hour, volume_m3, load_kg, coverage, flag, n_samples, n_valid, source "
+        "FROM point_hour WHERE point_id = %s AND hour >= %s AND hour < %s",
+        (point_id, start, end),
+    )
+    return [
+        PointHour(p, h, v, ld, c, f, n, nv, RowSource(s)) for p, h, v, ld, c, f, n, nv, s in rows
+    ]
+
+
+def refresh_days(conn: Conn, point: PointChannels, first: date, end: date) -> int:
+    """Recompute the point's `point_day` rows for the local days [first, end) from its hours."""
+    lo, _ = day_bounds(first, point.tz)
+    hi, _ = day_bounds(end, point.tz)
+    hours = _stored_hours(conn, point.point_id, lo, hi)
+    conn.execute(
+        "DELETE FROM point_day WHERE point_id = %s AND day >= %s AND day < %s",
+        (point.point_id, first, end),
+    )
+    written = 0
+    with conn.cursor() as cur, cur.copy(f"COPY point_day ({DAY_COLUMNS}) FROM STDIN") as copy:
+        for code in sorted(set(point.pollutants.values())):
+            days = daily_totals(hours, start=first, end=end, parameter=code, tz=point.tz)
+            for day, t in days.items():
+                if _empty(t):
+                    continue  # a day nobody reported: the readers count it as missing
+                copy.write_row((point.point_id, code, day, *_day_values(t)))
+                written += 1
+    return written
+
+
+def _empty(t: PointTotals) -> bool:
+    return t.flow_hours <= 0 and t.load_hours <= 0 and t.volume_m3 <= 0 and t.load_kg <= 0
+
+
+def _day_values(t: PointTotals) -> tuple[float, ...]:
+    return (
+        t.volume_m3,
+        t.load_kg,
+        t.load_volume_m3,
+        t.flow_hours,
+        t.load_hours,
+        t.expected_hours,
+    )
+
+
+def floor_hour(ts: datetime) -> datetime:
+    """Start of the UTC hour containing ts."""
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(ts: datetime) -> datetime:
+    """The first whole UTC hour at or after ts."""
+    floor = floor_hour(ts)
+    return floor if floor == ts else floor + HOUR
+
+
+def recompute(
+    conn: Conn,
+    point: PointChannels,
+    start: datetime,
+    end: datetime,
+    settings: RollupSettings = DEFAULT_SETTINGS,
+) -> int:
+    """Recompute the point's hours [start, end) and the local days they touch.
+
+    The caller owns the transaction. Returns the number of hours recomputed.
+    """
+    start, end = floor_hour(start), ceil_hour(end)
+    rows = compute_hours(conn, point, start, end, settings)
+    store_hours(conn, point.point_id, start, end, rows)
+    first, after = local_days(start, end, point.tz)
+    refresh_days(conn, point, first, after)
+    return int((end - start) / HOUR)
