@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 
 from wqmon import __version__
@@ -42,33 +41,37 @@ def _ingest(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cli_time(text: str, tz_name: str) -> datetime:
-    """An ISO-8601 time; without an offset it is the site's local time (as loggers speak)."""
-    from zoneinfo import ZoneInfo  # noqa: PLC0415
+def _balance_report(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg  # noqa: PLC0415
 
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz_name))
+    from wqmon.balance.report import write_report  # noqa: PLC0415
+    from wqmon.settings import libpq_url  # noqa: PLC0415
+
+    output = Path(args.output or f"balance-{args.region}-{args.year}.{args.format}")
+    with psycopg.connect(libpq_url(settings.database_url)) as conn:
+        report = write_report(conn, args.region, args.year, args.format, output)
+    rate = report.account.collection_rate
+    shown = "n/a" if rate is None else f"{rate:.1%}"
+    print(f"wrote {output}: {report.code} {report.year}, collection rate {shown}")
+    return 0
 
 
-def _hj212_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    import time  # noqa: PLC0415
+def _balance_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
 
-    from wqmon.drivers.hj212 import commands  # noqa: PLC0415
+    import psycopg  # noqa: PLC0415
 
-    tz_name = commands.site_timezone(settings.database_url, args.mn)
-    begin, end = _cli_time(args.begin, tz_name), _cli_time(args.end, tz_name)
-    if end < begin:
-        print("wqmon: error: --to is before --from", file=sys.stderr)
-        return 2
-    command_id = commands.enqueue_backfill(settings.database_url, args.mn, args.cn, begin, end)
-    print(f"hj212 command {command_id}: CN {args.cn} {begin.isoformat()} .. {end.isoformat()}")
-    deadline = time.monotonic() + args.wait
-    state, detail = commands.command_status(settings.database_url, command_id)
-    while state in ("pending", "running") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        state, detail = commands.command_status(settings.database_url, command_id)
-    print(f"hj212 command {command_id}: {state} {detail}".rstrip())
-    return 0 if state in ("done", "pending", "running") else 1
+    from wqmon.balance.job import rebuild  # noqa: PLC0415
+    from wqmon.settings import libpq_url  # noqa: PLC0415
+
+    def moment(text: str) -> datetime:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    with psycopg.connect(libpq_url(settings.database_url)) as conn:
+        hours = rebuild(conn, moment(args.start), moment(args.end), site=args.site)
+    print(f"rebuilt {hours} point-hours")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,25 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="run the drivers and the ingest pipeline until stopped")
     p.set_defaults(handler=_ingest)
 
+    balance = sub.add_parser("balance", help="COD balance: region reports and rollup rebuilds")
+    bsub = balance.add_subparsers(dest="balance_command", required=True, metavar="ACTION")
+    p = bsub.add_parser("report", help="a region-year report as CSV, XLSX or HTML")
+    p.add_argument("--region", required=True, help="region code, e.g. HZ")
+    p.add_argument("--year", required=True, type=int, help="calendar year, e.g. 2025")
+    p.add_argument("--format", choices=["csv", "xlsx", "html"], default="html")
+    p.add_argument("--output", help="file to write (default: balance-REGION-YEAR.FORMAT)")
+    p.set_defaults(handler=_balance_report)
+    p = bsub.add_parser("rebuild", help="recompute point-hour and point-day rollups of a period")
+    p.add_argument("--from", dest="start", required=True, help="ISO time (UTC if no offset)")
+    p.add_argument("--to", dest="end", required=True, help="ISO time (UTC if no offset)")
+    p.add_argument("--site", help="only this site's points")
+    p.set_defaults(handler=_balance_rebuild)
+
     registry = sub.add_parser("registry", help="manage the registry of regions, sites and channels")
     rsub = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
     p = rsub.add_parser("import", help="validate and import a registry YAML file (idempotent)")
     p.add_argument("file", help="the registry file, e.g. examples/registry.yaml")
     p.set_defaults(handler=_registry_import)
-
-    hj212 = sub.add_parser("hj212", help="HJ 212 loggers: history backfill")
-    hsub = hj212.add_subparsers(dest="hj212_command", required=True, metavar="ACTION")
-    p = hsub.add_parser(
-        "backfill", help="ask a connected logger (via the running ingest) for history data"
-    )
-    p.add_argument("--mn", required=True, help="the logger's MN")
-    p.add_argument("--from", dest="begin", required=True, help="ISO time; no offset = site time")
-    p.add_argument("--to", dest="end", required=True, help="ISO time; no offset = site time")
-    p.add_argument(
-        "--cn", default="2061", choices=["2051", "2061", "2031"], help="minute, hour or day"
-    )
-    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the outcome")
-    p.set_defaults(handler=_hj212_backfill)
 
     return parser
 

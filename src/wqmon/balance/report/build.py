@@ -1,0 +1,86 @@
+"""The data of a region-year report: accounts of the year and of each month, names, plants.
+
+One call, `build_report(conn, region, year)`, does all the reading (three aggregate queries per
+granularity over `point_day`); the writers (CSV, XLSX, HTML) only format what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from wqmon.balance.accounts import Granularity, PlantAccount
+from wqmon.balance.queries import EnterprisePoint, RegionPeriod, region_periods
+from wqmon.balance.regions import RegionAccount
+from wqmon.balance.registry_view import Registry, load_registry
+from wqmon.balance.store import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class RegionReport:
+    """Everything a report shows for one region and year.
+
+    Attributes:
+        code: The region reported on.
+        year: The calendar year (local days of the sites).
+        registry: Names, kinds and the tree of regions, sites and points.
+        year_period: The account of the year, with plants and enterprises of the subtree.
+        months: The region's account of each month (children nested as well).
+        generated_at: When the report was made, UTC.
+    """
+
+    code: str
+    year: int
+    registry: Registry
+    year_period: RegionPeriod
+    months: tuple[RegionPeriod, ...]
+    generated_at: datetime
+
+    @property
+    def account(self) -> RegionAccount:
+        return self.year_period.account
+
+    @property
+    def plants(self) -> tuple[PlantAccount, ...]:
+        return self.year_period.plants
+
+    @property
+    def enterprises(self) -> tuple[EnterprisePoint, ...]:
+        return self.year_period.enterprises
+
+    def regions(self) -> list[tuple[int, RegionAccount]]:
+        """The region and its descendants, parents first, with their depth."""
+        result: list[tuple[int, RegionAccount]] = []
+
+        def walk(account: RegionAccount, depth: int) -> None:
+            result.append((depth, account))
+            for child in account.children:
+                walk(child, depth + 1)
+
+        walk(self.account, 0)
+        return result
+
+    def region_name(self, code: str) -> str:
+        return self.registry.regions[code].name
+
+    def site_name(self, code: str) -> str:
+        return self.registry.sites[code].name
+
+    def site_region(self, code: str) -> str:
+        return self.registry.sites[code].region
+
+
+def build_report(conn: Conn, region: str, year: int) -> RegionReport:
+    """Read and compute everything a region-year report needs."""
+    registry = load_registry(conn)
+    start, end = date(year, 1, 1), date(year + 1, 1, 1)
+    whole = region_periods(conn, registry, region, start, end)
+    months = region_periods(conn, registry, region, start, end, granularity=Granularity.MONTH)
+    return RegionReport(
+        code=registry.region(region).code,
+        year=year,
+        registry=registry,
+        year_period=whole[0],
+        months=tuple(months),
+        generated_at=datetime.now(UTC),
+    )
