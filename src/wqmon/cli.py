@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from wqmon import __version__
@@ -39,6 +40,35 @@ def _ingest(_args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(run_until_signalled(IngestService(settings, build_drivers(settings))))
     return 0
+
+
+def _cli_time(text: str, tz_name: str) -> datetime:
+    """An ISO-8601 time; without an offset it is the site's local time (as loggers speak)."""
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz_name))
+
+
+def _hj212_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    import time  # noqa: PLC0415
+
+    from wqmon.drivers.hj212 import commands  # noqa: PLC0415
+
+    tz_name = commands.site_timezone(settings.database_url, args.mn)
+    begin, end = _cli_time(args.begin, tz_name), _cli_time(args.end, tz_name)
+    if end < begin:
+        print("wqmon: error: --to is before --from", file=sys.stderr)
+        return 2
+    command_id = commands.enqueue_backfill(settings.database_url, args.mn, args.cn, begin, end)
+    print(f"hj212 command {command_id}: CN {args.cn} {begin.isoformat()} .. {end.isoformat()}")
+    deadline = time.monotonic() + args.wait
+    state, detail = commands.command_status(settings.database_url, command_id)
+    while state in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state, detail = commands.command_status(settings.database_url, command_id)
+    print(f"hj212 command {command_id}: {state} {detail}".rstrip())
+    return 0 if state in ("done", "pending", "running") else 1
 
 
 def _balance_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,6 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("import", help="validate and import a registry YAML file (idempotent)")
     p.add_argument("file", help="the registry file, e.g. examples/registry.yaml")
     p.set_defaults(handler=_registry_import)
+
+    hj212 = sub.add_parser("hj212", help="HJ 212 loggers: history backfill")
+    hsub = hj212.add_subparsers(dest="hj212_command", required=True, metavar="ACTION")
+    p = hsub.add_parser(
+        "backfill", help="ask a connected logger (via the running ingest) for history data"
+    )
+    p.add_argument("--mn", required=True, help="the logger's MN")
+    p.add_argument("--from", dest="begin", required=True, help="ISO time; no offset = site time")
+    p.add_argument("--to", dest="end", required=True, help="ISO time; no offset = site time")
+    p.add_argument(
+        "--cn", default="2061", choices=["2051", "2061", "2031"], help="minute, hour or day"
+    )
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the outcome")
+    p.set_defaults(handler=_hj212_backfill)
 
     return parser
 
