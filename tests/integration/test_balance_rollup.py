@@ -26,7 +26,9 @@ from wqmon.balance.store import compute_hours, load_points
 from wqmon.ingest.directory import load_directory
 from wqmon.ingest.envelope import Envelope
 from wqmon.ingest.pipeline import Pipeline, PipelineConfig
+from wqmon.ingest.service import IngestService
 from wqmon.model import RawReading
+from wqmon.settings import Settings
 
 
 def _point_id(conn: psycopg.Connection[Any], site: str, point: str) -> int:
@@ -233,3 +235,22 @@ async def test_sql_period_sums_equal_the_pure_plant_account(registry_db_url: str
     assert sum(p["low_conc_days"] for p in period) == pure.low_conc_days
     expected = sum(p["inlet"]["expected_hours"] for p in period)
     assert expected == pure.inlet.expected_hours
+
+
+async def test_ingest_service_marks_hours_it_stores_even_at_shutdown(registry_db_url: str) -> None:
+    service = IngestService(Settings(database_url=registry_db_url), [])
+    await service.start()
+    assert service.pipeline is not None
+    raws = [RawReading("WWTP-01", "inlet", "flow", utc(1, 3, m), 3000.0) for m in range(0, 60, 5)]
+    outcome = await service.pipeline.submit(Envelope("test", "unit", raws))
+    assert outcome.stored == len(raws)
+    await service.stop()
+    # Whatever the running task did not finish is in rollup_dirty: a fresh maintainer does it.
+    await asyncio.to_thread(RollupMaintainer(registry_db_url).drain)
+    with psycopg.connect(registry_db_url) as conn:
+        row = conn.execute(
+            "SELECT volume_m3, coverage FROM point_hour WHERE point_id = %s AND parameter = %s "
+            "AND hour = %s",
+            (_point_id(conn, "WWTP-01", "inlet"), FLOW, utc(1, 3)),
+        ).fetchone()
+    assert row == (pytest.approx(3000.0), pytest.approx(1.0))

@@ -126,6 +126,18 @@ class RollupMaintainer:
                 raise
             return self.process(conn)
 
+    def flush_marks(self) -> int:
+        """Write the pending marks without recomputing (at shutdown, after the last commit)."""
+        pending, self._pending, self._pending_count = self._pending, {}, 0
+        with psycopg.connect(libpq_url(self.database_url)) as conn:
+            try:
+                marked = self.mark(conn, pending)
+                conn.commit()
+            except BaseException:
+                self._restore(pending)
+                raise
+        return marked
+
     def _restore(self, pending: dict[tuple[int, str], set[datetime]]) -> None:
         for key, hours in pending.items():
             for hour in hours:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from prometheus_client import start_http_server
 
+from wqmon.balance.job import RollupMaintainer
 from wqmon.drivers.base import Driver, DriverContext, supervise
 from wqmon.ingest.directory import Directory, load_directory
 from wqmon.ingest.envelope import utcnow
@@ -45,6 +46,7 @@ class IngestService:
         self.drivers = list(drivers)
         self.directory = Directory()
         self.pipeline: Pipeline | None = None
+        self.rollups: RollupMaintainer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
 
@@ -71,6 +73,10 @@ class IngestService:
         await self.reload_directory()
         self.pipeline = Pipeline(self.connect, self.directory, pipeline_config(self.settings))
         self.pipeline.start()
+        # Rollups follow every commit; the listener only notes hours, the task does the work.
+        self.rollups = RollupMaintainer(self.settings.database_url)
+        self.pipeline.add_commit_listener(self.rollups.on_commit)
+        self._tasks.append(asyncio.create_task(self.rollups.run(), name="ingest:rollups"))
         ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
         self._tasks.append(asyncio.create_task(self._reload_loop(), name="ingest:registry-reload"))
         for driver in self.drivers:
@@ -91,6 +97,12 @@ class IngestService:
         self._tasks.clear()
         if self.pipeline is not None:
             await self.pipeline.stop()
+        if self.rollups is not None:
+            # The drained commits' hours go to rollup_dirty; the next start recomputes them.
+            try:
+                await asyncio.to_thread(self.rollups.flush_marks)
+            except psycopg.Error as exc:
+                log.warning("rollup marks not saved (run wqmon balance rebuild): %s", exc)
         log.info("ingest stopped")
 
 
