@@ -71,6 +71,38 @@ def _hj212_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if state in ("done", "pending", "running") else 1
 
 
+def _api(_args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from wqmon.api.app import create_app  # noqa: PLC0415
+
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info"
+    )
+    return 0
+
+
+def _apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    from wqmon.api.keys import create_key  # noqa: PLC0415
+
+    if args.role == "gateway" and not (args.gateway or args.sites):
+        print("wqmon: error: a gateway key needs --gateway or --sites", file=sys.stderr)
+        return 2
+    try:
+        token = create_key(
+            settings.database_url,
+            name=args.name or args.role,
+            role=args.role,
+            gateway=args.gateway,
+            sites=args.sites,
+        )
+    except ValueError as exc:
+        print(f"wqmon: error: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
 def _balance_report(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg  # noqa: PLC0415
 
@@ -116,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="run the drivers and the ingest pipeline until stopped")
     p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("api", help="serve the HTTP API and the operator page")
+    p.set_defaults(handler=_api)
+
+    apikey = sub.add_parser("apikey", help="manage API keys")
+    asub = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
+    p = asub.add_parser("create", help="create a key and print its token (shown only once)")
+    p.add_argument("--role", required=True, choices=["gateway", "operator", "admin"])
+    p.add_argument("--name", help="a label for listings (default: the role)")
+    p.add_argument("--gateway", help="registry gateway whose sites the key may write")
+    p.add_argument("--sites", nargs="+", metavar="SITE", help="site codes the key may write")
+    p.set_defaults(handler=_apikey_create)
 
     balance = sub.add_parser("balance", help="COD balance: region reports and rollup rebuilds")
     bsub = balance.add_subparsers(dest="balance_command", required=True, metavar="ACTION")

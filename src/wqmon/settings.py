@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None  # mqtt://user:pass@host:1883 or mqtts://...; None = no MQTT driver
     mqtt_client_id: str = "wqmon-ingest"
     mqtt_shared_group: str | None = None  # MQTT 5 shared subscription group for replicas
+    mqtt_topic: str = "wqmon/v1/+/readings"
+    mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0)  # broker keeps our queue this long
+    mqtt_receive_maximum: int = Field(2000, ge=1, le=65535)  # unacknowledged messages in flight
+    mqtt_ca_file: str | None = None  # CA bundle for mqtts:// (system store when unset)
+    mqtt_cert_file: str | None = None  # client certificate for mutual TLS
+    mqtt_key_file: str | None = None
 
     hj212_host: str = "0.0.0.0"  # noqa: S104 - a listener for field loggers is meant to be reachable
     hj212_port: int = Field(9212, ge=0, le=65535)

@@ -13,4 +13,8 @@ def build_drivers(settings: Settings) -> list[Driver]:
         from wqmon.drivers.hj212.server import Hj212Driver  # noqa: PLC0415 - only when used
 
         drivers.append(Hj212Driver())
+    if settings.mqtt_url:
+        from wqmon.drivers.mqtt.driver import MqttDriver  # noqa: PLC0415 - paho only when used
+
+        drivers.append(MqttDriver())
     return drivers

@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -279,6 +279,23 @@ rollup_dirty = Table(
     _tz("hour", nullable=False),
     _tz("marked_at", nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("point_id", "hour"),
+)
+
+# API keys (DESIGN.md §6): only a SHA-256 of the token is stored. Tokens are 256 random bits,
+# so a fast hash is as good as a slow one here, and it keeps authentication off the hot path.
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("prefix", Text, nullable=False),  # first characters of the token, to tell keys apart
+    Column("token_sha256", Text, nullable=False, unique=True),
+    Column("role", Text, nullable=False),
+    Column("gateway_id", Text, ForeignKey("gateway.id", ondelete="CASCADE"), nullable=True),
+    Column("sites", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    _tz("created_at", nullable=False, server_default=func.now()),
+    _tz("revoked_at", nullable=True),
+    CheckConstraint("role IN ('gateway', 'operator', 'admin')", name="role"),
 )
 
 # point_hour stays a plain table: `ensure_hypertables` partitions on a `ts` column, and a year

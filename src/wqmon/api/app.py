@@ -1,0 +1,113 @@
+"""The FastAPI application of `wqmon api` (DESIGN.md §3).
+
+It reads the database through a connection pool and writes pushed readings through its own
+ingest pipeline (so `POST /api/v1/readings` answers after commit, like every other source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import psycopg
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+
+from wqmon import __version__
+from wqmon.api.deps import AppState, State
+from wqmon.api.routes import readings
+from wqmon.drivers.http.payload import BodyIn
+from wqmon.ingest.directory import load_directory
+from wqmon.ingest.pipeline import Pipeline
+from wqmon.ingest.service import pipeline_config
+from wqmon.settings import Settings, libpq_url
+
+log = logging.getLogger(__name__)
+
+
+async def _reload_directory(state: AppState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.registry_reload_s)
+        try:
+            async with state.pool.connection() as conn:
+                state.pipeline.directory = await load_directory(conn)
+        except psycopg.OperationalError as exc:
+            log.debug("registry reload skipped: %s", exc)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; the database is reached in the lifespan, not here."""
+    settings = settings or Settings()
+    url = libpq_url(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url, min_size=1, max_size=10, open=False
+        )
+        await pool.open()
+        async with pool.connection() as conn:
+            directory = await load_directory(conn)
+
+        async def connect() -> psycopg.AsyncConnection[Any]:
+            return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+
+        pipeline = Pipeline(connect, directory, pipeline_config(settings))
+        pipeline.start()
+        state = AppState(settings, pool, pipeline)
+        app.state.wqmon = state
+        reloader = asyncio.create_task(_reload_directory(state), name="api:registry-reload")
+        try:
+            yield
+        finally:
+            reloader.cancel()
+            await asyncio.gather(reloader, return_exceptions=True)
+            await pipeline.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="wqmon",
+        version=__version__,
+        summary="Online water-quality monitoring: readings, balance and alarms",
+        lifespan=lifespan,
+    )
+    app.include_router(readings.router, prefix="/api/v1")
+    _add_schemas(app)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics(state: State) -> Response:
+        """Prometheus metrics of this process (pushed readings)."""
+        body = generate_latest(state.pipeline.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _add_schemas(app: FastAPI) -> None:
+    """Publish the push body's schema (decoded by msgspec, not pydantic) in the OpenAPI spec."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        _refs, components = msgspec.json.schema_components(
+            [BodyIn], ref_template="#/components/schemas/{name}"
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(components)
+        schemas["PushBody"] = schemas.pop("BodyIn")
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

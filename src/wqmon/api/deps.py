@@ -1,0 +1,74 @@
+"""FastAPI dependencies: the shared state, the database pool and API-key authentication."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool
+
+from wqmon.api.keys import ApiKey, Role, find_key
+from wqmon.ingest.pipeline import Pipeline
+from wqmon.settings import Settings
+
+
+@dataclass
+class AppState:
+    """What the routes share; built by the application's lifespan."""
+
+    settings: Settings
+    pool: AsyncConnectionPool[Any]
+    pipeline: Pipeline
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.wqmon
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <API key>`")
+
+
+async def authenticate(
+    state: State,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> ApiKey:
+    """The caller's key, or 401."""
+    token = bearer.credentials if bearer is not None else header
+    if not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "an API key is required", {"WWW-Authenticate": "Bearer"}
+        )
+    async with state.pool.connection() as conn:
+        key = await find_key(conn, token)
+    if key is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "unknown or revoked API key",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    return key
+
+
+Caller = Annotated[ApiKey, Depends(authenticate)]
+
+
+def require_role(*roles: Role) -> Any:
+    """A dependency that lets only the given roles through (403 otherwise)."""
+
+    async def check(key: Caller) -> ApiKey:
+        if key.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {key.role!r} may not do this (needs {' or '.join(roles)})",
+            )
+        return key
+
+    return Depends(check)

@@ -1,0 +1,81 @@
+"""API keys: creation, hashing and lookup (DESIGN.md §6).
+
+A token is `wqm_` + 43 URL-safe characters (256 random bits). The database keeps its SHA-256
+and an 8-character prefix to tell keys apart in listings; the token itself is shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+
+Role = Literal["gateway", "operator", "admin"]
+TOKEN_PREFIX = "wqm_"  # noqa: S105 - a marker, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An authenticated caller: its role and, for gateways, the sites it may write."""
+
+    id: int
+    name: str
+    role: Role
+    sites: frozenset[str]
+
+    def may_write(self, site: str) -> bool:
+        return self.role == "gateway" and site in self.sites
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_LOOKUP = """
+SELECT k.id, k.name, k.role,
+       k.sites || coalesce(array_agg(s.code) FILTER (WHERE s.code IS NOT NULL), '{}')
+FROM api_key k
+LEFT JOIN gateway_site gs ON gs.gateway_id = k.gateway_id
+LEFT JOIN site s ON s.id = gs.site_id
+WHERE k.token_sha256 = %s AND k.revoked_at IS NULL
+GROUP BY k.id
+"""
+
+
+async def find_key(conn: psycopg.AsyncConnection[Any], token: str) -> ApiKey | None:
+    """The active key for a token, with the sites of its gateway merged in."""
+    row = await (await conn.execute(_LOOKUP, (token_hash(token),))).fetchone()
+    if row is None:
+        return None
+    return ApiKey(int(row[0]), str(row[1]), row[2], frozenset(row[3]))
+
+
+def create_key(
+    database_url: str,
+    *,
+    name: str,
+    role: Role,
+    gateway: str | None = None,
+    sites: list[str] | None = None,
+) -> str:
+    """Store a new key and return its token (the only time it is visible)."""
+    token = new_token()
+    with psycopg.connect(database_url) as conn:
+        if gateway is not None:
+            found = conn.execute("SELECT 1 FROM gateway WHERE id = %s", (gateway,)).fetchone()
+            if found is None:
+                msg = f"gateway {gateway!r} is not in the registry"
+                raise ValueError(msg)
+        conn.execute(
+            "INSERT INTO api_key (name, prefix, token_sha256, role, gateway_id, sites) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (name, token[: len(TOKEN_PREFIX) + 8], token_hash(token), role, gateway, sites or []),
+        )
+    return token

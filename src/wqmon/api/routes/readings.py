@@ -1,0 +1,118 @@
+"""`POST /api/v1/readings`: the HTTP push of a gateway (same body as MQTT, DESIGN.md §3).
+
+The answer comes only after the readings are committed, so a 200 is an acknowledgement in the
+sense of DESIGN.md §6: a gateway that gets one may forget the data.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from wqmon.api.deps import State, require_role
+from wqmon.api.keys import ApiKey
+from wqmon.drivers.http.payload import decode_body
+from wqmon.errors import PayloadError
+from wqmon.ingest.envelope import Envelope, utcnow
+from wqmon.model import DeadLetter, Source
+
+router = APIRouter(tags=["readings"])
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class RejectedOut(BaseModel):
+    index: int  # position in the body's readings, -1 when not tied to one
+    reason: str
+    detail: str
+
+
+class PushResult(BaseModel):
+    """Counts after commit."""
+
+    stored: int
+    duplicates: int
+    rejected: list[RejectedOut]
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/readings",
+    response_model=PushResult,
+    responses={
+        401: {"description": "no or unknown API key"},
+        403: {"description": "not a gateway key, or the site is not one of the key's sites"},
+        413: {"description": "body too large"},
+        422: {"description": "body is not valid JSON of the documented shape"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushBody"}}},
+        }
+    },
+)
+async def push_readings(
+    request: Request, state: State, key: Annotated[ApiKey, require_role("gateway")]
+) -> PushResult:
+    """Store a gateway's readings; answers after commit with what was stored and refused."""
+    raw = await read_limited(request, MAX_BODY_BYTES)
+    received = utcnow()
+    peer = f"key:{key.name}"
+
+    async def refuse(code: int, reason: str, detail: str) -> HTTPException:
+        await state.pipeline.dead_letter(
+            DeadLetter(Source.HTTP, peer, raw, reason, detail, received)
+        )
+        return HTTPException(code, detail)
+
+    try:
+        body = decode_body(raw)
+    except PayloadError as exc:
+        reason = "malformed_json" if exc.reason.startswith("malformed") else "invalid_payload"
+        raise await refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, reason, exc.reason) from exc
+    if not key.may_write(body.site):
+        raise await refuse(
+            status.HTTP_403_FORBIDDEN,
+            "site_not_allowed",
+            f"this key may not write site {body.site!r}",
+        )
+    rejected = [
+        DeadLetter(Source.HTTP, peer, item, "invalid_reading", why, received)
+        for item, why in body.refused
+    ]
+    envelope = Envelope(
+        Source.HTTP,
+        peer,
+        body.readings,
+        rejected=rejected,
+        allowed_sites=key.sites,
+        received_at=received,
+    )
+    outcome = await state.pipeline.submit(envelope)
+    return PushResult(
+        stored=outcome.stored,
+        duplicates=outcome.duplicates,
+        rejected=[
+            RejectedOut(index=r.index, reason=r.reason, detail=r.detail) for r in outcome.rejected
+        ],
+    )

@@ -1,0 +1,199 @@
+"""The MQTT driver: `wqmon/v1/{gateway}/readings`, QoS 1, PUBACK only after commit.
+
+paho runs its network loop in its own thread; messages cross into the event loop through
+`call_soon_threadsafe`. Each message becomes one envelope. PUBACKs are sent in the order the
+messages arrived (MQTT requires it), each as soon as its envelope and all before it are committed.
+After a reconnect, acknowledgements owed on the old connection are dropped: the broker redelivers
+those messages on the persistent session, and the idempotent store absorbs the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from prometheus_client import Counter, Gauge
+
+from wqmon.drivers.base import DriverContext
+from wqmon.drivers.http.payload import decode_body
+from wqmon.drivers.mqtt.connection import (
+    connect_properties,
+    jitter_reconnect_delay,
+    make_client,
+    parse_mqtt_url,
+    subscription_topic,
+)
+from wqmon.errors import PayloadError
+from wqmon.ingest.envelope import Envelope, Outcome, utcnow
+from wqmon.model import DeadLetter, Source
+
+log = logging.getLogger(__name__)
+DRAIN_ON_STOP_S = 10.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    generation: int
+    mid: int
+    qos: int
+    done: asyncio.Future[Outcome]
+
+
+def gateway_of(topic: str) -> str | None:
+    """The gateway id of `wqmon/v1/{gateway}/readings`, or None for any other topic."""
+    match topic.split("/"):
+        case ["wqmon", "v1", gateway, "readings"] if gateway:
+            return gateway
+        case _:
+            return None
+
+
+class MqttDriver:
+    """Subscribes to gateway readings and feeds the pipeline, acknowledging after commit."""
+
+    name = "mqtt"
+
+    def __init__(self) -> None:
+        self._inbox: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
+        self._pending: deque[_Pending] = deque()
+        self._generation = 0
+        self._client: mqtt.Client | None = None
+        self.connected = asyncio.Event()
+
+    async def run(self, ctx: DriverContext) -> None:
+        settings = ctx.settings
+        assert settings.mqtt_url is not None  # noqa: S101 - the factory only builds us with a URL
+        address = parse_mqtt_url(settings.mqtt_url)
+        registry = ctx.pipeline.metrics.registry
+        self._messages = Counter("wqmon_mqtt_messages", "MQTT messages received", registry=registry)
+        self._acks = Counter("wqmon_mqtt_acks", "PUBACKs sent after commit", registry=registry)
+        self._unacked = Gauge(
+            "wqmon_mqtt_unacknowledged_messages", "Messages awaiting commit", registry=registry
+        )
+        loop = asyncio.get_running_loop()
+        client = make_client(settings, address)
+        topic = subscription_topic(settings)
+
+        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if reason.is_failure:
+                log.warning("MQTT broker refused the connection: %s", reason)
+                return
+            # Counted here, in paho's thread, so every message that follows carries the new number.
+            self._generation += 1
+            c.subscribe(topic, qos=1)
+            loop.call_soon_threadsafe(self._on_connected)
+
+        def on_disconnect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            jitter_reconnect_delay(c)
+            loop.call_soon_threadsafe(self.connected.clear)
+            log.warning("MQTT disconnected (%s); reconnecting", reason)
+
+        def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self._inbox.put_nowait, (self._generation, message))
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_message = on_message
+        client.connect_async(
+            address.host,
+            address.port,
+            keepalive=30,
+            clean_start=False,
+            properties=connect_properties(settings),
+        )
+        self._client = client
+        client.loop_start()
+        try:
+            await self._consume(ctx)
+        finally:
+            await self._finish(client)
+
+    def _on_connected(self) -> None:
+        self.connected.set()
+        log.info("MQTT connected (session %d)", self._generation)
+        self._ack_ready()
+
+    async def _consume(self, ctx: DriverContext) -> None:
+        while True:
+            generation, message = await self._inbox.get()
+            if generation != self._generation:
+                continue  # arrived on a connection that is gone: it will be redelivered
+            self._messages.inc()
+            done = await self._handle(ctx, message)
+            self._pending.append(_Pending(generation, message.mid, message.qos, done))
+            self._unacked.set(len(self._pending))
+            done.add_done_callback(lambda _f: self._ack_ready())
+
+    async def _handle(
+        self, ctx: DriverContext, message: mqtt.MQTTMessage
+    ) -> asyncio.Future[Outcome]:
+        """Turn one message into an envelope, or a dead letter when it cannot be one."""
+        received = utcnow()
+        raw = bytes(message.payload)
+        gateway = gateway_of(message.topic)
+        peer = gateway or message.topic
+
+        def refuse(reason: str, detail: str) -> asyncio.Future[Outcome]:
+            return ctx.pipeline.dead_letter(
+                DeadLetter(Source.MQTT, peer, raw, reason, detail, received)
+            )
+
+        if gateway is None:
+            return refuse(
+                "bad_topic", f"topic {message.topic!r} is not wqmon/v1/{{gateway}}/readings"
+            )
+        sites = ctx.directory().sites_of_gateway(gateway)
+        if sites is None:
+            return refuse("unknown_gateway", f"gateway {gateway!r} is not registered")
+        try:
+            body = decode_body(raw)
+        except PayloadError as exc:
+            reason = "malformed_json" if exc.reason.startswith("malformed") else "invalid_payload"
+            return refuse(reason, exc.reason)
+        if body.site not in sites:
+            return refuse(
+                "site_not_allowed", f"gateway {gateway!r} may not write site {body.site!r}"
+            )
+        rejected = [
+            DeadLetter(Source.MQTT, peer, item, "invalid_reading", why, received)
+            for item, why in body.refused
+        ]
+        envelope = Envelope(
+            Source.MQTT,
+            peer,
+            body.readings,
+            rejected=rejected,
+            allowed_sites=sites,
+            received_at=received,
+        )
+        return await ctx.pipeline.put(envelope)
+
+    def _ack_ready(self) -> None:
+        """PUBACK, in arrival order, every message whose envelope (and all before it) committed."""
+        client = self._client
+        while self._pending and self._pending[0].done.done():
+            item = self._pending.popleft()
+            if item.generation == self._generation and client is not None and item.qos > 0:
+                client.ack(item.mid, item.qos)
+                self._acks.inc()
+        self._unacked.set(len(self._pending))
+
+    async def _finish(self, client: mqtt.Client) -> None:
+        """On stop: acknowledge what commits within a grace period, then disconnect.
+
+        Never unsubscribe: the persistent session must keep queueing while we are away.
+        """
+        waiting = [p.done for p in self._pending]
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*waiting)), DRAIN_ON_STOP_S)
+            self._ack_ready()
+        await asyncio.sleep(0.05)  # let paho's thread write the last PUBACKs
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+        self._client = None
