@@ -301,3 +301,50 @@ api_key = Table(
 # point_hour stays a plain table: `ensure_hypertables` partitions on a `ts` column, and a year
 # of 500 sites is ~10 M rows, which its primary key serves well enough.
 HYPERTABLES: dict[str, str] = {"reading": "7 days", "logger_period": "30 days"}
+
+# Alarms (docs/alarms.md). One row per alarm from raise to clear; at most one open (not cleared)
+# alarm per rule and target, enforced by a partial unique index so a restart cannot duplicate.
+alarm = Table(
+    "alarm",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("rule", Text, nullable=False),
+    Column("target", Text, nullable=False),  # "SITE/point/parameter" or "SITE/point"
+    Column("channel_id", Integer, nullable=True),
+    Column("severity", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("value", Float, nullable=True),  # the value that raised it (mean, reading, seconds)
+    Column("threshold", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    _tz("raised_at", nullable=False),
+    _tz("acked_at", nullable=True),
+    Column("acked_by", Text, nullable=True),
+    Column("ack_comment", Text, nullable=True),
+    _tz("cleared_at", nullable=True),
+    _tz("last_notified_at", nullable=False),
+    Column("notify_count", Integer, nullable=False, server_default=text("1")),
+    CheckConstraint("state IN ('active', 'acknowledged', 'cleared')", name="state"),
+    CheckConstraint("severity IN ('critical', 'major', 'warning', 'info')", name="severity"),
+    Index(
+        "ix_alarm_open_rule_target",
+        "rule",
+        "target",
+        unique=True,
+        postgresql_where=text("cleared_at IS NULL"),
+    ),
+    Index("ix_alarm_state", "state"),
+)
+
+# Every change of an alarm, in commit order (writers serialise on an advisory lock), so the ids
+# are the server-sent event ids a client resumes from. `alarm` holds a snapshot of the alarm.
+alarm_event = Table(
+    "alarm_event",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("alarm_id", BigInteger, ForeignKey("alarm.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    _tz("at", nullable=False, server_default=func.now()),
+    Column("alarm", JSONB, nullable=False),
+    CheckConstraint("kind IN ('raised', 'acknowledged', 'cleared', 'renotified')", name="kind"),
+    Index("ix_alarm_event_alarm_id", "alarm_id"),
+)
