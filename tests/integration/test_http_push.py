@@ -30,7 +30,10 @@ def _body(site: str = "ENT-01", n: int = 3, **override: object) -> dict[str, obj
 @pytest.fixture
 async def api(registry_db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     settings = Settings(database_url=registry_db_url, batch_linger_s=0.02)
-    async with running_api(settings) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with (
+        running_api(settings) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
         yield client, registry_db_url
 
 
