@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     registry_reload_s: float = Field(30.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
+    # Alarms (docs/alarms.md): the engine runs in `wqmon ingest`; figures per rule in
+    # wqmon.alarms.config, overridable per point ("SITE/point") or channel ("SITE/point/alias")
+    # with e.g. {"WWTP-01/inlet/cod": {"no_data_s": 7200, "disabled": ["flat_line"]}}.
+    alarm_enabled: bool = True
+    alarm_queue_size: int = Field(1000, gt=0)  # committed batches waiting for the engine
+    alarm_tick_s: float = Field(5.0, gt=0)  # clock for no-data, pending hours, re-notify
+    alarm_renotify_s: float = Field(3600.0, gt=0)  # re-notify unacknowledged open alarms
+    alarm_low_influent_mg_l: float = Field(260.0, gt=0)
+    alarm_live_exceedance_delay_s: float = Field(1800.0, ge=0)
+    alarm_no_data_continuous_s: float = Field(1800.0, gt=0)  # flow, pH, temperature
+    alarm_no_data_analyser_s: float = Field(4 * 3600.0, gt=0)  # COD, NH3-N, TP, TN
+    alarm_overrides: dict[str, dict[str, float | list[str]]] = Field(default_factory=dict)
+    alarm_webhook_urls: list[str] = Field(default_factory=list)
+    alarm_webhook_secret: SecretStr | None = None
+    alarm_webhook_max_attempts: int = Field(6, ge=1)
+    alarm_webhook_backoff_s: float = Field(0.5, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -16,11 +16,15 @@ import msgspec
 import psycopg
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from wqmon import __version__
 from wqmon.api.deps import AppState, State
-from wqmon.api.routes import readings
+from wqmon.api.errors import install_error_handlers
+from wqmon.api.metrics import ApiMetrics, install_metrics
+from wqmon.api.routes import balance, readings, readings_query, sites
+from wqmon.api.routes import health as health_routes
+from wqmon.api.routes.page import mount_page
 from wqmon.drivers.http.payload import BodyIn
 from wqmon.ingest.directory import load_directory
 from wqmon.ingest.pipeline import Pipeline
@@ -60,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pipeline = Pipeline(connect, directory, pipeline_config(settings))
         pipeline.start()
         state = AppState(settings, pool, pipeline)
+        # The balance engine is synchronous code shared with the reports: it gets its own pool.
+        sync_pool: ConnectionPool[Any] = ConnectionPool(url, min_size=0, max_size=4, open=False)
+        sync_pool.open()
+        state.extras[balance.SYNC_POOL] = sync_pool
         app.state.wqmon = state
         reloader = asyncio.create_task(_reload_directory(state), name="api:registry-reload")
         try:
@@ -68,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reloader.cancel()
             await asyncio.gather(reloader, return_exceptions=True)
             await pipeline.stop()
+            await asyncio.to_thread(sync_pool.close)
             await pool.close()
 
     app = FastAPI(
@@ -77,6 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(readings.router, prefix="/api/v1")
+    for router in (sites.router, readings_query.router, balance.router):
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(health_routes.router)
+    api_metrics = ApiMetrics()
+    install_metrics(app, api_metrics)
+    install_error_handlers(app)
+    mount_page(app)
     _add_schemas(app)
 
     @app.get("/health", tags=["operations"])
@@ -86,8 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics(state: State) -> Response:
-        """Prometheus metrics of this process (pushed readings)."""
+        """Prometheus metrics of this process (pushed readings, API requests)."""
         body = generate_latest(state.pipeline.metrics.registry)
+        body += generate_latest(api_metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -72,3 +72,27 @@ def require_role(*roles: Role) -> Any:
         return key
 
     return Depends(check)
+
+
+def readable_sites(key: ApiKey) -> frozenset[str] | None:
+    """The sites a key may read: None means all (operator, admin), else the gateway's own."""
+    return key.sites if key.role == "gateway" else None
+
+
+def ensure_readable(key: ApiKey, site: str) -> None:
+    """403 unless the key may read `site` (gateway keys see only their own sites)."""
+    allowed = readable_sites(key)
+    if allowed is not None and site not in allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this key may not read site {site!r}")
+
+
+async def has_time_bucket(state: AppState) -> bool:
+    """Whether the database has TimescaleDB's `time_bucket` (cached for the process)."""
+    cached = state.extras.get("timescaledb")
+    if cached is None:
+        async with state.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+            ).fetchone()
+        cached = state.extras["timescaledb"] = row is not None
+    return bool(cached)

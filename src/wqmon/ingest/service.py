@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from prometheus_client import start_http_server
 
+from wqmon.alarms.engine import AlarmEngine
+from wqmon.alarms.service import attach_alarms
 from wqmon.balance.job import RollupMaintainer
 from wqmon.drivers.base import Driver, DriverContext, supervise
 from wqmon.ingest.directory import Directory, load_directory
@@ -47,6 +49,8 @@ class IngestService:
         self.directory = Directory()
         self.pipeline: Pipeline | None = None
         self.rollups: RollupMaintainer | None = None
+        self.alarms: AlarmEngine | None = None
+        self._alarm_tasks: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
 
@@ -77,6 +81,8 @@ class IngestService:
         self.rollups = RollupMaintainer(self.settings.database_url)
         self.pipeline.add_commit_listener(self.rollups.on_commit)
         self._tasks.append(asyncio.create_task(self.rollups.run(), name="ingest:rollups"))
+        if self.settings.alarm_enabled:
+            self.alarms, self._alarm_tasks = await attach_alarms(self.settings, self.pipeline)
         ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
         self._tasks.append(asyncio.create_task(self._reload_loop(), name="ingest:registry-reload"))
         for driver in self.drivers:
@@ -97,6 +103,13 @@ class IngestService:
         self._tasks.clear()
         if self.pipeline is not None:
             await self.pipeline.stop()
+        if self.alarms is not None:
+            # The drained commits are evaluated before the engine stops.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.alarms.drain(), 10)
+        for task in self._alarm_tasks:
+            task.cancel()
+        await asyncio.gather(*self._alarm_tasks, return_exceptions=True)
         if self.rollups is not None:
             # The drained commits' hours go to rollup_dirty; the next start recomputes them.
             try:

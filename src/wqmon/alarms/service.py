@@ -1,0 +1,50 @@
+"""Wiring the alarm engine (and its webhooks) into a running ingest pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+
+from wqmon.alarms.config import config_from_settings
+from wqmon.alarms.engine import AlarmEngine
+from wqmon.alarms.notify import WebhookSender
+from wqmon.ingest.pipeline import Pipeline
+from wqmon.settings import Settings
+
+
+def webhook_sender(settings: Settings) -> WebhookSender | None:
+    if not settings.alarm_webhook_urls:
+        return None
+    secret = settings.alarm_webhook_secret
+    return WebhookSender(
+        settings.alarm_webhook_urls,
+        secret.get_secret_value() if secret is not None else "",
+        max_attempts=settings.alarm_webhook_max_attempts,
+        backoff_s=settings.alarm_webhook_backoff_s,
+    )
+
+
+async def attach_alarms(
+    settings: Settings, pipeline: Pipeline
+) -> tuple[AlarmEngine, list[asyncio.Task[None]]]:
+    """Start an engine on the pipeline's commits; returns it and its tasks (cancel to stop).
+
+    The engine loads its state before the listener is attached, so no commit is evaluated
+    against an empty registry.
+    """
+    engine = AlarmEngine(
+        settings.database_url,
+        config_from_settings(settings),
+        queue_size=settings.alarm_queue_size,
+        tick_s=settings.alarm_tick_s,
+    )
+    await engine.start()
+    pipeline.add_commit_listener(engine.on_commit)
+    tasks = [
+        asyncio.create_task(engine.run(), name="alarms:engine"),
+        asyncio.create_task(engine.run_clock(), name="alarms:clock"),
+    ]
+    sender = webhook_sender(settings)
+    if sender is not None:
+        engine.add_event_listener(lambda event: sender.submit(event.as_json()))
+        tasks.append(asyncio.create_task(sender.run(), name="alarms:webhooks"))
+    return engine, tasks
