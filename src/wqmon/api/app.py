@@ -19,10 +19,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from wqmon import __version__
+from wqmon.alarms.stream import AlarmHub
 from wqmon.api.deps import AppState, State
 from wqmon.api.errors import install_error_handlers
 from wqmon.api.metrics import ApiMetrics, install_metrics
-from wqmon.api.routes import balance, readings, readings_query, sites
+from wqmon.api.routes import alarms, balance, readings, readings_query, sites
 from wqmon.api.routes import health as health_routes
 from wqmon.api.routes.page import mount_page
 from wqmon.drivers.http.payload import BodyIn
@@ -70,11 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.extras[balance.SYNC_POOL] = sync_pool
         app.state.wqmon = state
         reloader = asyncio.create_task(_reload_directory(state), name="api:registry-reload")
+        hub = state.extras[alarms.HUB_KEY] = AlarmHub(url)
+        listener = asyncio.create_task(hub.run(), name="api:alarm-listen")
         try:
             yield
         finally:
             reloader.cancel()
-            await asyncio.gather(reloader, return_exceptions=True)
+            listener.cancel()
+            await asyncio.gather(reloader, listener, return_exceptions=True)
             await pipeline.stop()
             await asyncio.to_thread(sync_pool.close)
             await pool.close()
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(readings.router, prefix="/api/v1")
+    app.include_router(alarms.router, prefix="/api/v1")
     for router in (sites.router, readings_query.router, balance.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health_routes.router)
