@@ -6,6 +6,7 @@ Precedence: explicit arguments > environment > `wqmon.toml` (path from `WQMON_CO
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Literal
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     registry_reload_s: float = Field(30.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
+    # The local durable spool used while the database is unreachable (DESIGN.md §6).
+    spool_enabled: bool = True
+    spool_dir: Path | None = None  # default: $XDG_STATE_HOME/wqmon/spool/<database hash>
+    spool_max_bytes: int = Field(1024**3, gt=0)
+
     # Alarms (docs/alarms.md): the engine runs in `wqmon ingest`; figures per rule in
     # wqmon.alarms.config, overridable per point ("SITE/point") or channel ("SITE/point/alias")
     # with e.g. {"WWTP-01/inlet/cod": {"no_data_s": 7200, "disabled": ["flat_line"]}}.
@@ -98,6 +104,21 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_path = Path(os.environ.get("WQMON_CONFIG", "wqmon.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_path))
+
+
+def spool_folder(settings: Settings, role: str) -> Path | None:
+    """Where a process (`ingest`, `api`) spools, or None when the spool is off.
+
+    The default folder is keyed by the database URL, so that two deployments (or two test
+    databases) on one machine never replay each other's batches.
+    """
+    if not settings.spool_enabled:
+        return None
+    if settings.spool_dir is not None:
+        return settings.spool_dir / role
+    state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    key = hashlib.sha256(libpq_url(settings.database_url).encode()).hexdigest()[:16]
+    return state_home / "wqmon" / "spool" / key / role
 
 
 def sqlalchemy_url(database_url: str) -> str:

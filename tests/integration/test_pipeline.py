@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -188,3 +189,61 @@ async def test_database_outage_delays_acks_and_loses_nothing(
     assert sum(o.stored + o.duplicates for o in outcomes) == 500
     assert _count(outage_db) == 1_000
     assert pipeline.metrics.value("wqmon_ingest_store_errors_total", kind="unavailable") >= 1
+
+
+async def test_outage_with_spool_acknowledges_then_replays_exactly_once(
+    own_pg: PgCluster, outage_db: str, tmp_path: Path
+) -> None:
+    """With a spool, sources are acknowledged during the outage (after fsync), and every
+    acknowledged reading is in the database exactly once when it returns."""
+    directory = await _directory(outage_db)
+    spool_dir = tmp_path / "spool"
+    pipeline = _pipeline(
+        outage_db, directory, batch_size=200, batch_linger_s=0.02, spool_dir=spool_dir
+    )
+    envelopes = _envelopes(2_000)
+    async with pipeline:
+        await _put_all(pipeline, envelopes[:5])
+        own_pg.stop("immediate")
+        during = await asyncio.wait_for(_put_all(pipeline, envelopes[5:15]), 30)
+        assert all(o.spooled for o in during)
+        assert not pipeline.store_available
+        assert any(p.stat().st_size for p in spool_dir.glob("*.seg"))
+        # A replay of what the sources already sent, while still down: spooled again, harmless.
+        await asyncio.wait_for(_put_all(pipeline, envelopes[10:15]), 30)
+        await asyncio.to_thread(own_pg.start)
+        for _ in range(300):
+            if pipeline.store_available:
+                break
+            await asyncio.sleep(0.1)
+        assert pipeline.store_available
+        after = await _put_all(pipeline, envelopes[15:])
+        assert not any(o.spooled for o in after)
+    assert _count(outage_db) == 2_000
+    assert not any(p.stat().st_size for p in spool_dir.glob("*.seg"))
+
+
+async def test_spool_left_by_a_crash_is_replayed_at_start(
+    own_pg: PgCluster, outage_db: str, tmp_path: Path
+) -> None:
+    directory = await _directory(outage_db)
+    spool_dir = tmp_path / "spool"
+    first = _pipeline(
+        outage_db, directory, batch_size=100, batch_linger_s=0.02, spool_dir=spool_dir
+    )
+    own_pg.stop("immediate")
+    first.start()
+    await asyncio.wait_for(_put_all(first, _envelopes(500)), 30)
+    # The process dies: tasks gone, nothing replayed; only the spool folder remains.
+    for task in first._tasks:
+        task.cancel()
+    await asyncio.gather(*first._tasks, return_exceptions=True)
+    await asyncio.to_thread(own_pg.start)
+    second = _pipeline(outage_db, directory, batch_size=100, spool_dir=spool_dir)
+    assert not second.store_available  # it found the spool and replays before anything else
+    async with second:
+        for _ in range(300):
+            if second.store_available:
+                break
+            await asyncio.sleep(0.1)
+    assert _count(outage_db) == 500

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def connect() -> psycopg.AsyncConnection[Any]:
             return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
 
-        pipeline = Pipeline(connect, directory, pipeline_config(settings))
+        pipeline = Pipeline(connect, directory, pipeline_config(settings, role="api"))
         pipeline.start()
         state = AppState(settings, pool, pipeline)
         # The balance engine is synchronous code shared with the reports: it gets its own pool.

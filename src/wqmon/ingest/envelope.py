@@ -53,6 +53,7 @@ class Outcome:
     duplicates: int = 0
     periods_stored: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    spooled: bool = False  # kept in the local spool; stored/duplicates are then what was accepted
 
     @property
     def accepted(self) -> int:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Self
 
 import psycopg
@@ -35,6 +36,8 @@ from wqmon.ingest.envelope import (
     utcnow,
 )
 from wqmon.ingest.metrics import IngestMetrics
+from wqmon.ingest.spool import Spool
+from wqmon.ingest.spooling import Spooler
 from wqmon.ingest.validate import Context, Limits, validate_period, validate_reading
 from wqmon.model import DeadLetter, PeriodRecord, Reading
 from wqmon.store.writer import ReadingWriter, WriteResult
@@ -56,6 +59,8 @@ class PipelineConfig:
     future_tolerance_s: float = 300.0
     retry_base_s: float = 0.2
     retry_cap_s: float = 5.0
+    spool_dir: Path | None = None  # None: no spool, writers retry in place while the DB is down
+    spool_max_bytes: int = 1024**3
 
 
 class Pipeline:
@@ -80,6 +85,11 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[CommitListener] = []
         self._writer = ReadingWriter()
+        self.spool: Spooler | None = None
+        if self.config.spool_dir is not None:
+            self.spool = Spooler(
+                Spool(self.config.spool_dir, self.config.spool_max_bytes), self, self.metrics
+            )
 
     # -- driver side ---------------------------------------------------------------------------
 
@@ -162,6 +172,10 @@ class Pipeline:
             done.set_result(outcome)
         return done
 
+    async def connect_store(self) -> psycopg.AsyncConnection[Any]:
+        """A new connection to the database (for the spool's replayer)."""
+        return await self._connect()
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -169,6 +183,13 @@ class Pipeline:
         self._tasks.append(asyncio.create_task(self._batch_loop(), name="ingest:batcher"))
         for n in range(self.config.writers):
             self._tasks.append(asyncio.create_task(self._write_loop(n), name=f"ingest:writer:{n}"))
+        if self.spool is not None:
+            self._tasks.append(asyncio.create_task(self.spool.replay_loop(), name="ingest:spool"))
+
+    @property
+    def store_available(self) -> bool:
+        """False while batches go to the spool because the database failed (readiness)."""
+        return self.spool is None or not self.spool.active
 
     async def drain(self, limit_s: float | None = None) -> None:
         """Wait until everything put so far is committed (sources must be stopped first)."""
@@ -230,9 +251,11 @@ class Pipeline:
 
     async def _commit_with_retry(
         self, conn: psycopg.AsyncConnection[Any] | None, batch: list[Prepared], n: int
-    ) -> psycopg.AsyncConnection[Any]:
+    ) -> psycopg.AsyncConnection[Any] | None:
         attempt = 0
         while True:
+            if self.spool is not None and self.spool.active and await self.spool.take(batch):
+                return conn
             try:
                 if conn is None or conn.closed:
                     conn = await self._connect()
@@ -246,6 +269,9 @@ class Pipeline:
                 if conn is not None:
                     await conn.close()
                 conn = None
+                if self.spool is not None and not self.spool.full:
+                    self.spool.active = True  # this batch and those after it go to the spool
+                    continue
                 delay = min(
                     self.config.retry_cap_s, self.config.retry_base_s * 2 ** min(attempt, 10)
                 )
@@ -262,6 +288,32 @@ class Pipeline:
         periods = [r for p in batch for r in p.periods]
         dead = [d for p in batch for d in p.dead_letters]
         return await self._writer.write(conn, readings, periods, dead)
+
+    async def write_rows(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        readings: list[Reading],
+        periods: list[PeriodRecord],
+        dead: list[DeadLetter],
+    ) -> None:
+        """Commit rows replayed from the spool and tell the commit listeners what was new."""
+        result = await self._writer.write(conn, readings, periods, dead)
+        new = result.new_reading_keys
+        refused = {id(p) for p, _ in result.refused_periods}
+        self._notify(
+            [r for r in readings if new is None or (r.channel_id, r.ts) in new],
+            [p for p in periods if id(p) not in refused],
+        )
+
+    def settle_spooled(self, batch: list[Prepared]) -> None:
+        """Acknowledge envelopes whose rows are safe in the spool (counts are what was accepted)."""
+        for prepared in batch:
+            prepared.outcome.stored = len(prepared.readings)
+            prepared.outcome.periods_stored = len(prepared.periods)
+            prepared.outcome.spooled = True
+            self.metrics.inflight.dec()
+            if not prepared.done.done():
+                prepared.done.set_result(prepared.outcome)
 
     def _settle(self, batch: list[Prepared], result: WriteResult) -> None:
         """Fill each envelope's outcome from what the commit stored, then wake its driver."""
@@ -300,8 +352,11 @@ class Pipeline:
             self.metrics.inflight.dec()
             if not prepared.done.done():
                 prepared.done.set_result(outcome)
+        self._notify(stored_readings, stored_periods)
+
+    def _notify(self, readings: list[Reading], periods: list[PeriodRecord]) -> None:
         for listener in self._listeners:
             try:
-                listener(stored_readings, stored_periods)
+                listener(readings, periods)
             except Exception:
                 log.exception("commit listener failed")

@@ -23,15 +23,17 @@ from wqmon.drivers.base import Driver, DriverContext, supervise
 from wqmon.ingest.directory import Directory, load_directory
 from wqmon.ingest.envelope import utcnow
 from wqmon.ingest.pipeline import Pipeline, PipelineConfig
-from wqmon.settings import Settings, libpq_url
+from wqmon.settings import Settings, libpq_url, spool_folder
 
 log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[Settings], Sequence[Driver]]
 
 
-def pipeline_config(settings: Settings) -> PipelineConfig:
+def pipeline_config(settings: Settings, role: str = "ingest") -> PipelineConfig:
     return PipelineConfig(
+        spool_dir=spool_folder(settings, role),
+        spool_max_bytes=settings.spool_max_bytes,
         queue_size=settings.queue_size,
         batch_size=settings.batch_size,
         batch_linger_s=settings.batch_linger_s,
