@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 
-from wqmon.api.keys import ApiKey, Role, find_key
+from wqmon.api.keys import ApiKey, DatabaseUnavailableError, KeyCache, Role
 from wqmon.ingest.pipeline import Pipeline
 from wqmon.settings import Settings
 
@@ -22,6 +23,7 @@ class AppState:
     pool: AsyncConnectionPool[Any]
     pipeline: Pipeline
     extras: dict[str, Any] = field(default_factory=dict)
+    keys: KeyCache = field(default_factory=KeyCache)
 
 
 def get_state(request: Request) -> AppState:
@@ -46,8 +48,13 @@ async def authenticate(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "an API key is required", {"WWW-Authenticate": "Bearer"}
         )
-    async with state.pool.connection() as conn:
-        key = await find_key(conn, token)
+    try:
+        key = await state.keys.lookup(state.pool, token, time.monotonic())
+    except DatabaseUnavailableError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the key cannot be checked now: database unavailable",
+        ) from exc
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -79,3 +79,38 @@ def create_key(
             (name, token[: len(TOKEN_PREFIX) + 8], token_hash(token), role, gateway, sites or []),
         )
     return token
+
+
+class KeyCache:
+    """Recently verified keys, so pushes keep working while the database is away.
+
+    A key found in the database is trusted for `ttl_s`; when the database cannot be reached, a
+    key verified before is trusted regardless of age (the pushed readings go to the spool), and
+    an unknown one gets 503 rather than 401 — the key may well be valid.
+    """
+
+    def __init__(self, ttl_s: float = 30.0) -> None:
+        self.ttl_s = ttl_s
+        self._keys: dict[str, tuple[ApiKey, float]] = {}
+
+    async def lookup(self, pool: Any, token: str, now: float) -> ApiKey | None:
+        digest = token_hash(token)
+        cached = self._keys.get(digest)
+        if cached is not None and now - cached[1] < self.ttl_s:
+            return cached[0]
+        try:
+            async with pool.connection(timeout=5) as conn:
+                key = await find_key(conn, token)
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            if cached is not None:
+                return cached[0]
+            raise DatabaseUnavailableError(str(exc)) from exc
+        if key is None:
+            self._keys.pop(digest, None)
+        else:
+            self._keys[digest] = (key, now)
+        return key
+
+
+class DatabaseUnavailableError(Exception):
+    """The key could not be checked because the database is unreachable."""
