@@ -103,6 +103,8 @@ class KeyCache:
                 key = await find_key(conn, token)
         except (psycopg.OperationalError, TimeoutError) as exc:
             if cached is not None:
+                # Ask the database again in a few seconds, not on every request meanwhile.
+                self._keys[digest] = (cached[0], now - self.ttl_s + 5.0)
                 return cached[0]
             raise DatabaseUnavailableError(str(exc)) from exc
         if key is None:
