@@ -119,7 +119,7 @@ class AlarmEngine:
         last = await last_times(conn)
         for cid in self.registry.channels:
             # A channel that never reported is silent since the engine started.
-            self.states[cid] = ChannelState(last_ts=last.get(cid, now))
+            self.states[cid] = ChannelState(last_ts=last.get(cid), watched_since=now)
         for alarm_id, rule, target in await open_alarms(conn):
             if rule in _RULES:
                 self.trackers[(Rule(rule), target)] = Tracker(alarm_id=alarm_id, is_open=True)
@@ -202,7 +202,9 @@ class AlarmEngine:
         async with self._lock:
             changes: list[Change] = []
             for cid, spec in self.registry.channels.items():
-                finding = no_data(spec, self.states.setdefault(cid, ChannelState(last_ts=now)), now)
+                finding = no_data(
+                    spec, self.states.setdefault(cid, ChannelState(watched_since=now)), now
+                )
                 if finding is not None:
                     self._observe(finding, changes)
             for key, last in self._point_last.items():

@@ -73,6 +73,7 @@ class ChannelState:
     """What the live rules remember of a channel between readings."""
 
     last_ts: datetime | None = None  # newest reading time seen (no-data)
+    watched_since: datetime | None = None  # for a channel that never reported: engine start
     last_valid: float | None = None  # previous valid value (jump)
     flat_value: float | None = None  # value of the current run of identical valid values
     flat_since: datetime | None = None
@@ -215,9 +216,10 @@ def _flat_line(spec: ChannelSpec, state: ChannelState, reading: Reading) -> list
 
 def on_clock(spec: ChannelSpec, state: ChannelState, now: datetime) -> Finding | None:
     """The no-data rule: RAISE when the channel has been silent beyond its interval."""
-    if not spec.runs(Rule.NO_DATA) or state.last_ts is None:
+    last = state.last_ts or state.watched_since
+    if not spec.runs(Rule.NO_DATA) or last is None:
         return None
-    silence = now - state.last_ts
+    silence = now - last
     verdict = Verdict.RAISE if silence > spec.rules.no_data else Verdict.CLEAR
     return _finding(
         spec,

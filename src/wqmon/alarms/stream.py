@@ -58,7 +58,11 @@ class AlarmHub:
                     await self._catch_up(conn)
                     self.listening.set()
                     attempt = 0
-                    async for _ in conn.notifies():
+                    while True:
+                        # Wait for a notification (or a quiet minute), then read what is new
+                        # outside the generator: the connection is busy while it waits.
+                        async for _ in conn.notifies(timeout=60.0, stop_after=1):
+                            pass
                         await self._catch_up(conn)
             except psycopg.OperationalError as exc:
                 self.listening.clear()
