@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from wqmon import __version__
 from wqmon.errors import WqmonError
@@ -136,6 +137,82 @@ def _balance_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from wqmon.simulators.scenarios import EXAMPLE_REGISTRY  # noqa: PLC0415
+    from wqmon.simulators.simulate import SimulateOptions, simulate  # noqa: PLC0415
+
+    options = SimulateOptions(
+        scenario=args.scenario,
+        seed=args.seed,
+        speed=args.speed,
+        backfill_days=args.backfill_days,
+        registry=Path(args.registry) if args.registry else EXAMPLE_REGISTRY,
+        hj212_port=args.hj212_port,
+        api_url=args.api_url,
+        api_key=args.api_key,
+        modbus=not args.no_modbus,
+        interval_s=args.interval,
+        duration_s=args.duration,
+    )
+    return asyncio.run(simulate(settings, options))
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from wqmon.demo.run import DemoOptions, run_demo  # noqa: PLC0415
+
+    options = DemoOptions(
+        data_dir=Path(args.data_dir),
+        scenario=args.scenario,
+        seed=args.seed,
+        speed=args.speed,
+        backfill_days=args.backfill_days,
+        registry=Path(args.registry) if args.registry else None,
+    )
+    return asyncio.run(run_demo(settings, options, lambda line: print(f"demo: {line}", flush=True)))
+
+
+def _add_field_options(p: argparse.ArgumentParser, *, backfill_days: float) -> None:
+    p.add_argument("--seed", type=int, default=1, help="the field is the same for the same seed")
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="model time runs this many times faster"
+    )
+    p.add_argument(
+        "--backfill-days",
+        type=float,
+        default=backfill_days,
+        help=f"send this much history first, at full speed (default {backfill_days:g})",
+    )
+    p.add_argument("--registry", help="registry file of the field (default examples/registry.yaml)")
+
+
+def _add_field_commands(sub: Any) -> None:
+    """`wqmon demo` and `wqmon simulate`."""
+    p = sub.add_parser(
+        "demo", help="everything in one process: database, broker, ingest, API, field"
+    )
+    p.add_argument("scenario", nargs="?", default="city", help="scenario (city, calm)")
+    p.add_argument("--data-dir", default="var/demo", help="kept between runs (default var/demo)")
+    _add_field_options(p, backfill_days=2.0)
+    p.set_defaults(handler=_demo)
+
+    p = sub.add_parser("simulate", help="a simulated field reporting to a running wqmon")
+    p.add_argument("scenario", help="scenario (city, calm)")
+    _add_field_options(p, backfill_days=0.0)
+    p.add_argument("--hj212-port", type=int, help="wqmon's HJ 212 port (default WQMON_HJ212_PORT)")
+    p.add_argument("--api-url", help="wqmon's API (default http://127.0.0.1:WQMON_API_PORT)")
+    p.add_argument(
+        "--api-key", help="gateway key for HTTP pushes (default: create one per gateway)"
+    )
+    p.add_argument("--no-modbus", action="store_true", help="do not start the Modbus servers")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between live reports")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(handler=_simulate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wqmon", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wqmon {__version__}")
@@ -145,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="create or upgrade the schema (hypertables with TimescaleDB)"
     )
     p.set_defaults(handler=_migrate)
+
+    _add_field_commands(sub)
 
     p = sub.add_parser("ingest", help="run the drivers and the ingest pipeline until stopped")
     p.set_defaults(handler=_ingest)

@@ -53,6 +53,9 @@ _LEVELS: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+_DECIMALS = {COD: 1, TP: 3}  # others: 2
+
+
 class EpisodeKind(StrEnum):
     """What an episode does to a point while it lasts."""
 
@@ -211,8 +214,7 @@ class FieldModel:
         """The true value of the water at `t` (what an ideal continuous meter would read)."""
         if code == FLOW:
             return round(self._flow(mp, t), 2)
-        decimals = 2 if code in (PH, TP) else 1
-        return round(self._concentration(mp, code, t), decimals)
+        return round(self._concentration(mp, code, t), _DECIMALS.get(code, 2))
 
     def _flow(self, mp: MeterPoint, t: datetime) -> float:
         # The outlet sees the inlet's water about an hour later, less sludge and losses.
@@ -228,9 +230,12 @@ class FieldModel:
         low, high = self._level_range(mp, code)
         level = low + (high - low) * unit_noise(self.seed, mp.key, code, "level")
         drift = smooth_noise(self.seed, f"{mp.key}/{code}", t, timedelta(hours=3))
+        # Instrument noise per reading, so a healthy meter never repeats itself for hours
+        # (identical values are what the flat-line rule looks for).
+        jitter = unit_noise(self.seed, mp.key, code, t.timestamp()) * 2 - 1
         if code == PH:
-            return min(8.5, max(6.0, level + 0.2 * drift))
-        value = level * (1 + 0.10 * drift)
+            return min(8.5, max(6.0, level + 0.2 * drift + 0.03 * jitter))
+        value = level * (1 + 0.10 * drift + 0.015 * jitter)
         if mp.municipal and mp.role == "inlet":
             # The morning and evening loads are richer as well as larger.
             value *= 0.88 + 0.12 * _curve_factor(_WWTP_CURVE, t.astimezone(mp.tz))

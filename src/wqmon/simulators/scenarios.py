@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from wqmon.errors import ConfigError
 from wqmon.parameters import lookup
-from wqmon.registry.schema import ModbusBusSpec, PointSpec, RegistryFile, parse_registry
+from wqmon.registry.schema import PointSpec, RegistryFile, parse_registry
 from wqmon.registry.schema import resolve_limits as registry_limits
 from wqmon.simulators.field import (
     COD,
@@ -61,11 +61,21 @@ class GatewayTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class BusAddress:
+    """Where a registry Modbus bus is reached (the simulator listens there)."""
+
+    id: str
+    transport: str  # tcp | rtu | rtu_over_tcp
+    host: str | None
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModbusTarget:
     """One Modbus device bound to a monitoring point: profile point name → parameter code."""
 
     point: MeterPoint
-    bus: ModbusBusSpec
+    bus: BusAddress
     device_id: int
     profile: str
     mapping: dict[str, str] | None  # the binding's explicit map (profile point → parameter)
@@ -128,14 +138,18 @@ def _routes(
     reg: RegistryFile, points: dict[str, MeterPoint]
 ) -> tuple[list[LoggerTarget], list[GatewayTarget], list[ModbusTarget]]:
     loggers, modbus, routed = [], [], set()
-    buses = {bus.id: bus for bus in reg.modbus_buses}
+    # getattr: Modbus buses and bindings are optional parts of the registry schema.
+    buses = {
+        bus.id: BusAddress(bus.id, bus.transport, bus.host, bus.port)
+        for bus in getattr(reg, "modbus_buses", [])
+    }
     for site in reg.sites:
         for spec in site.points:
             mp = points[f"{site.code}/{spec.code}"]
             if spec.hj212 is not None:
                 loggers.append(LoggerTarget(mp, spec.hj212.mn, spec.hj212.password))
                 routed.add(mp.key)
-            for device in spec.modbus:
+            for device in getattr(spec, "modbus", []):
                 bus = buses[device.bus]
                 modbus.append(ModbusTarget(mp, bus, device.device_id, device.profile, device.map))
                 routed.add(mp.key)

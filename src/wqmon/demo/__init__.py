@@ -1,0 +1,1 @@
+"""`wqmon demo`: embedded PostgreSQL and MQTT broker, ingest, API and a simulated city."""
