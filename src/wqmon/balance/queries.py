@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 
-from wqmon.balance.accounts import Granularity, PlantAccount, PointTotals, day_bounds, total
+from wqmon.balance.accounts import Granularity, PlantAccount, PointTotals, day_bounds
 from wqmon.balance.records import COD, FLOW
 from wqmon.balance.regions import (
     DEFAULT_REGION_SETTINGS,
@@ -23,17 +23,18 @@ from wqmon.balance.regions import (
     region_account,
     region_totals,
 )
-from wqmon.balance.registry_view import PointRef, Registry, SiteRef, load_registry
+from wqmon.balance.registry_view import PointRef, RegionRef, Registry, SiteRef, load_registry
 from wqmon.balance.store import Conn
 from wqmon.balance.sums import (
     Period,
     PlantSums,
+    Sums,
+    coarsen,
     expected_hours,
     low_conc_days,
     periods,
     plant_account_from_sums,
     point_sums,
-    with_expected,
 )
 
 
@@ -82,24 +83,117 @@ def _scope(sites: Sequence[SiteRef]) -> _Scope:
     return _Scope(plants, enterprises)
 
 
-def _plant_accounts(
-    conn: Conn, plants: Sequence[SiteRef], bounds: Sequence[Period], granularity: Granularity | None
-) -> dict[tuple[Period, str], PlantAccount]:
-    scope = _scope(plants)
-    sums = point_sums(conn, scope.point_ids, bounds, granularity)
-    low = low_conc_days(conn, scope.inlet_ids, bounds, granularity)
-    result = {}
-    for period in bounds:
-        for site in plants:
-            hours = expected_hours(period, site.tz)
-            sides = [
-                total(with_expected(sums.get((period, p.id)), hours) for p in site.points_with(r))
-                for r in ("inlet", "outlet")
-            ]
-            lo, ev = low.get((period, site.id), (0, 0))
-            sums_ = PlantSums(site, period, sides[0], sides[1], lo, ev)
-            result[(period, site.code)] = plant_account_from_sums(sums_)
-    return result
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """The period sums of a scope: per (period, point), and per (period, site) for plants with
+    several inlet points (whose days are judged on the sum of their inlets)."""
+
+    points: dict[tuple[Period, int], Sums]
+    multi_inlet: dict[tuple[Period, int], tuple[int, int]]
+
+    def coarsen(self, whole: Period) -> _Fetched:
+        return _Fetched(
+            coarsen(self.points, whole, lambda a, b: a + b),
+            coarsen(self.multi_inlet, whole, lambda a, b: (a[0] + b[0], a[1] + b[1])),
+        )
+
+
+def _fetch(
+    conn: Conn, scope: _Scope, bounds: Sequence[Period], granularity: Granularity | None
+) -> _Fetched:
+    multi = [
+        p.id
+        for s in scope.plants
+        if len(s.points_with("inlet")) > 1
+        for p in s.points_with("inlet")
+    ]
+    return _Fetched(
+        point_sums(conn, scope.point_ids, bounds, granularity),
+        low_conc_days(conn, multi, bounds, granularity),
+    )
+
+
+def _totals(
+    fetched: _Fetched, period: Period, points: Sequence[PointRef], hours: float
+) -> PointTotals:
+    """Sum of the points' period totals; every point expects `hours` (hot: plain floats)."""
+    vol = load = lvol = fh = lh = 0.0
+    for point in points:
+        found = fetched.points.get((period, point.id))
+        if found is not None:
+            t = found.totals
+            vol, load, lvol = vol + t.volume_m3, load + t.load_kg, lvol + t.load_volume_m3
+            fh, lh = fh + t.flow_hours, lh + t.load_hours
+    return PointTotals(vol, load, lvol, fh, lh, hours * len(points))
+
+
+def _get(fetched: _Fetched, period: Period, point_id: int) -> Sums:
+    return fetched.points.get((period, point_id)) or Sums(PointTotals())
+
+
+def _plant_account(fetched: _Fetched, period: Period, site: SiteRef) -> PlantAccount:
+    hours = expected_hours(period, site.tz)
+    inlets = site.points_with("inlet")
+    if len(inlets) == 1:
+        one = _get(fetched, period, inlets[0].id)
+        low, evaluated = one.low_days, one.evaluated_days
+    else:
+        low, evaluated = fetched.multi_inlet.get((period, site.id), (0, 0))
+    sums = PlantSums(
+        site,
+        period,
+        _totals(fetched, period, inlets, hours),
+        _totals(fetched, period, site.points_with("outlet"), hours),
+        low,
+        evaluated,
+    )
+    return plant_account_from_sums(sums)
+
+
+def _region_period(
+    tree: Sequence[RegionRef],
+    scope: _Scope,
+    period: Period,
+    fetched: _Fetched,
+    settings: RegionSettings,
+) -> RegionPeriod:
+    plants = {s.code: _plant_account(fetched, period, s) for s in scope.plants}
+    ents = {
+        p.id: EnterprisePoint(
+            s.code,
+            s.name,
+            s.region,
+            p.code,
+            _totals(fetched, period, [p], expected_hours(period, s.tz)),
+        )
+        for s, p in scope.enterprises
+    }
+    accounts: dict[str, RegionAccount] = {}
+    for region in tree:  # post-order: children first
+        own = region_totals(
+            region.code,
+            start=period[0],
+            end=period[1],
+            coefficients=region.coefficients,
+            plants=[plants[s.code] for s in region.sites if s.kind == "wwtp"],
+            enterprises=[
+                ents[p.id].totals
+                for s in region.sites
+                if s.kind == "enterprise"
+                for p in s.sewer_points
+            ],
+        )
+        children = [accounts[c] for c in region.children if c in accounts]
+        accounts[region.code] = region_account(
+            region.code, own, start=period[0], end=period[1], children=children, settings=settings
+        )
+    return RegionPeriod(
+        period[0],
+        period[1],
+        accounts[tree[-1].code],
+        tuple(plants.values()),
+        tuple(ents.values()),
+    )
 
 
 def region_periods(
@@ -116,50 +210,26 @@ def region_periods(
     tree = registry.subtree(code)
     scope = _scope([s for r in tree for s in r.sites])
     bounds = periods(start, end, granularity)
-    plants = _plant_accounts(conn, scope.plants, bounds, granularity)
-    ent_ids = [p.id for _, p in scope.enterprises]
-    ent_sums = point_sums(conn, ent_ids, bounds, granularity)
-    result = []
-    for period in bounds:
-        ents = {
-            p.id: EnterprisePoint(
-                s.code,
-                s.name,
-                s.region,
-                p.code,
-                with_expected(ent_sums.get((period, p.id)), expected_hours(period, s.tz)),
-            )
-            for s, p in scope.enterprises
-        }
-        accounts: dict[str, RegionAccount] = {}
-        for region in tree:  # post-order: children first
-            own = region_totals(
-                region.code,
-                start=period[0],
-                end=period[1],
-                coefficients=region.coefficients,
-                plants=[plants[(period, s.code)] for s in region.sites if s.kind == "wwtp"],
-                enterprises=[
-                    ents[p.id].totals
-                    for s in region.sites
-                    if s.kind == "enterprise"
-                    for p in s.sewer_points
-                ],
-            )
-            children = [accounts[c] for c in region.children if c in accounts]
-            accounts[region.code] = region_account(
-                region.code,
-                own,
-                start=period[0],
-                end=period[1],
-                children=children,
-                settings=settings,
-            )
-        period_plants = tuple(plants[(period, s.code)] for s in scope.plants)
-        result.append(
-            RegionPeriod(period[0], period[1], accounts[code], period_plants, tuple(ents.values()))
-        )
-    return result
+    fetched = _fetch(conn, scope, bounds, granularity)
+    return [_region_period(tree, scope, b, fetched, settings) for b in bounds]
+
+
+def region_year_and_months(
+    conn: Conn,
+    registry: Registry,
+    code: str,
+    year: int,
+    *,
+    settings: RegionSettings = DEFAULT_REGION_SETTINGS,
+) -> tuple[RegionPeriod, list[RegionPeriod]]:
+    """A region's year and its 12 months from one pass over `point_day` (months add up)."""
+    tree = registry.subtree(code)
+    scope = _scope([s for r in tree for s in r.sites])
+    whole = (date(year, 1, 1), date(year + 1, 1, 1))
+    bounds = periods(*whole, Granularity.MONTH)
+    fetched = _fetch(conn, scope, bounds, Granularity.MONTH)
+    months = [_region_period(tree, scope, b, fetched, settings) for b in bounds]
+    return _region_period(tree, scope, whole, fetched.coarsen(whole), settings), months
 
 
 def year_bounds(year: int | None, start: date | None, end: date | None) -> tuple[date, date]:
@@ -219,8 +289,8 @@ def plant_balance(
     if granularity == "hour":
         return head | {"periods": _plant_hours(conn, ref, start, end)}
     bounds = periods(start, end, Granularity(granularity))
-    accounts = _plant_accounts(conn, [ref], bounds, Granularity(granularity))
-    return head | {"periods": [jsonable(accounts[(b, ref.code)]) for b in bounds]}
+    fetched = _fetch(conn, _scope([ref]), bounds, Granularity(granularity))
+    return head | {"periods": [jsonable(_plant_account(fetched, b, ref)) for b in bounds]}
 
 
 @dataclass(slots=True)

@@ -8,9 +8,11 @@ gives the same result as `accounts.plant_account` over the same days (a tested p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from wqmon.balance.accounts import (
@@ -26,12 +28,16 @@ from wqmon.balance.registry_view import SiteRef
 from wqmon.balance.store import Conn
 
 Period = tuple[date, date]
+K = TypeVar("K")
+V = TypeVar("V")
 
 _KEY = {
     None: "%(start)s::date",
     Granularity.DAY: "pd.day",
-    Granularity.MONTH: "date_trunc('month', pd.day)::date",
-    Granularity.YEAR: "date_trunc('year', pd.day)::date",
+    # Truncating a timestamp without time zone: the date's own calendar, and far cheaper than
+    # the implicit cast to timestamptz.
+    Granularity.MONTH: "date_trunc('month', pd.day::timestamp)::date",
+    Granularity.YEAR: "date_trunc('year', pd.day::timestamp)::date",
 }
 
 
@@ -45,9 +51,30 @@ def _period_of(key: date, bounds: Sequence[Period]) -> Period:
     return next(b for b in bounds if b[0] <= max(key, bounds[0][0]) < b[1])
 
 
+@functools.lru_cache(maxsize=4096)
 def expected_hours(period: Period, tz: ZoneInfo) -> float:
     """Hours in the local days of a period (23/25-hour days where the zone has DST)."""
     return (day_bounds(period[1], tz)[0] - day_bounds(period[0], tz)[0]) / HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Sums:
+    """A point's sums over a period, with its own low-concentration and evaluated day counts.
+
+    The day counts are what a plant with a single inlet point needs; plants with several inlet
+    points judge a day on the sum of their inlets (`low_conc_days`).
+    """
+
+    totals: PointTotals
+    low_days: int = 0
+    evaluated_days: int = 0
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(
+            self.totals + other.totals,
+            self.low_days + other.low_days,
+            self.evaluated_days + other.evaluated_days,
+        )
 
 
 def point_sums(
@@ -55,22 +82,43 @@ def point_sums(
     point_ids: Sequence[int],
     bounds: Sequence[Period],
     granularity: Granularity | None,
+    *,
     parameter: str = COD,
-) -> dict[tuple[Period, int], PointTotals]:
+    threshold_mg_l: float = LOW_INLET_COD_MG_L,
+    min_day_coverage: float = 0.0,
+) -> dict[tuple[Period, int], Sums]:
     """Per (period, point): sums of `point_day` (expected hours left 0 for the caller)."""
     if not point_ids or not bounds:
         return {}
+    judged = "load_volume_m3 > 0 AND load_hours > %(cov)s * expected_hours"
     sql = (
         f"SELECT {_KEY[granularity]} AS key, pd.point_id, sum(volume_m3), sum(load_kg), "
-        "sum(load_volume_m3), sum(flow_hours), sum(load_hours) FROM point_day pd "
-        "WHERE pd.point_id = ANY(%(ids)s) AND pd.parameter = %(parameter)s "
+        "sum(load_volume_m3), sum(flow_hours), sum(load_hours), "
+        f"count(*) FILTER (WHERE {judged} AND load_kg * 1000 < %(thr)s * load_volume_m3), "
+        f"count(*) FILTER (WHERE {judged}) FROM point_day pd "
+        # A hash join on the id list: `= ANY(array)` would scan the array for every row.
+        "JOIN unnest(%(ids)s::int[]) AS ids(id) ON ids.id = pd.point_id "
+        "WHERE pd.parameter = %(parameter)s "
         "AND pd.day >= %(start)s AND pd.day < %(end)s GROUP BY 1, 2"
     )
     args: dict[str, object] = {"ids": list(point_ids), "parameter": parameter}
     args |= {"start": bounds[0][0], "end": bounds[-1][1]}
-    result: dict[tuple[Period, int], PointTotals] = {}
-    for key, pid, vol, load, lvol, fh, lh in conn.execute(sql, args):
-        result[(_period_of(key, bounds), pid)] = PointTotals(vol, load, lvol, fh, lh, 0.0)
+    args |= {"cov": min_day_coverage, "thr": threshold_mg_l}
+    result: dict[tuple[Period, int], Sums] = {}
+    for key, pid, vol, load, lvol, fh, lh, low, evaluated in conn.execute(sql, args):
+        totals = PointTotals(vol, load, lvol, fh, lh, 0.0)
+        result[(_period_of(key, bounds), pid)] = Sums(totals, int(low), int(evaluated))
+    return result
+
+
+def coarsen(
+    sums: dict[tuple[Period, K], V], whole: Period, add: Callable[[V, V], V]
+) -> dict[tuple[Period, K], V]:
+    """Add the entries of several periods into one period (months into their year)."""
+    result: dict[tuple[Period, K], V] = {}
+    for (_, key), value in sums.items():
+        prior = result.get((whole, key))
+        result[(whole, key)] = value if prior is None else add(prior, value)
     return result
 
 
@@ -124,19 +172,6 @@ class PlantSums:
     outlet: PointTotals
     low_conc_days: int = 0
     evaluated_days: int = 0
-
-
-def with_expected(t: PointTotals | None, hours: float) -> PointTotals:
-    """A point's period sums with its expected hours (a point without rows: all missing)."""
-    base = t or PointTotals()
-    return PointTotals(
-        base.volume_m3,
-        base.load_kg,
-        base.load_volume_m3,
-        base.flow_hours,
-        base.load_hours,
-        base.expected_hours + hours,
-    )
 
 
 def plant_account_from_sums(s: PlantSums) -> PlantAccount:

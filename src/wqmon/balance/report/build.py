@@ -7,10 +7,10 @@ granularity over `point_day`); the writers (CSV, XLSX, HTML) only format what it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
-from wqmon.balance.accounts import Granularity, PlantAccount
-from wqmon.balance.queries import EnterprisePoint, RegionPeriod, region_periods
+from wqmon.balance.accounts import PlantAccount
+from wqmon.balance.queries import EnterprisePoint, RegionPeriod, region_year_and_months
 from wqmon.balance.regions import RegionAccount
 from wqmon.balance.registry_view import Registry, load_registry
 from wqmon.balance.store import Conn
@@ -73,14 +73,12 @@ class RegionReport:
 def build_report(conn: Conn, region: str, year: int) -> RegionReport:
     """Read and compute everything a region-year report needs."""
     registry = load_registry(conn)
-    start, end = date(year, 1, 1), date(year + 1, 1, 1)
-    whole = region_periods(conn, registry, region, start, end)
-    months = region_periods(conn, registry, region, start, end, granularity=Granularity.MONTH)
+    whole, months = region_year_and_months(conn, registry, region, year)
     return RegionReport(
         code=registry.region(region).code,
         year=year,
         registry=registry,
-        year_period=whole[0],
+        year_period=whole,
         months=tuple(months),
         generated_at=datetime.now(UTC),
     )
