@@ -25,7 +25,7 @@ import psycopg
 from wqmon.alarms.aggregate import flow_weighted_means
 from wqmon.alarms.channels import AlarmRegistry, PointSpec, last_times, load_registry
 from wqmon.alarms.config import AlarmConfig, Rule
-from wqmon.alarms.lifecycle import Tracker, Transition
+from wqmon.alarms.lifecycle import Tracker, Transition, Verdict
 from wqmon.alarms.rules import COD, ChannelState, Finding, hour_exceedance, low_influent
 from wqmon.alarms.rules import on_clock as no_data
 from wqmon.alarms.rules import on_reading as live_rules
@@ -74,6 +74,7 @@ class AlarmEngine:
     ) -> None:
         self.database_url = libpq_url(database_url)
         self.config = config or AlarmConfig()
+        self._policies = {rule: self.config.policy(rule) for rule in Rule}
         self.tick_s = tick_s
         self.reload_s = reload_s
         self.clock = clock
@@ -219,8 +220,10 @@ class AlarmEngine:
     def _observe(self, finding: Finding, changes: list[Change]) -> None:
         tracker = self.trackers.get((finding.rule, finding.target))
         if tracker is None:
+            if finding.verdict is Verdict.CLEAR:
+                return  # the common case: normal and staying normal, nothing to remember
             tracker = self.trackers[(finding.rule, finding.target)] = Tracker()
-        policy = self.config.policy(finding.rule)
+        policy = self._policies[finding.rule]
         transition = tracker.observe(finding.verdict, finding.at, policy)
         if transition is Transition.RAISED:
             changes.append(Change(finding, True, policy.severity.value))

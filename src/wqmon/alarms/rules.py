@@ -11,8 +11,10 @@ no-data rule uses the clock, because silence has no timestamp.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from wqmon.alarms.config import AlarmConfig, ChannelRules, Rule
@@ -38,10 +40,11 @@ class ChannelSpec:
     limit_min: float | None
     timezone: ZoneInfo
     rules: ChannelRules
+    target: str = ""  # "SITE/point/alias", filled in once (it is read for every finding)
 
-    @property
-    def target(self) -> str:
-        return f"{self.site}/{self.point}/{self.parameter.alias}"
+    def __post_init__(self) -> None:
+        if not self.target:
+            object.__setattr__(self, "target", f"{self.site}/{self.point}/{self.parameter.alias}")
 
     @property
     def limited(self) -> bool:
@@ -54,9 +57,12 @@ class ChannelSpec:
         return rule not in self.rules.disabled
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One rule's verdict on one target at one instant, with what to say if it raises."""
+class Finding(NamedTuple):
+    """One rule's verdict on one target at one instant, with what to say if it raises.
+
+    A named tuple and a lazy message: the engine makes several per reading, and only the few
+    that complete a transition are ever described.
+    """
 
     rule: Rule
     target: str
@@ -65,7 +71,7 @@ class Finding:
     at: datetime
     value: float | None
     threshold: float | None
-    message: str
+    message: Callable[[], str]
 
 
 @dataclass(slots=True)
@@ -88,7 +94,7 @@ def _finding(
     at: datetime,
     value: float | None,
     threshold: float | None,
-    message: str,
+    message: Callable[[], str],
 ) -> Finding:
     return Finding(rule, spec.target, spec.id, verdict, at, value, threshold, message)
 
@@ -115,8 +121,10 @@ def on_reading(
                 at=reading.ts,
                 value=reading.value,
                 threshold=spec.limit_max if spec.limit_max is not None else spec.limit_min,
-                message=f"{spec.target}: real-time {reading.value:g} {spec.parameter.unit} outside "
-                f"the limit {_limit_text(spec)}",
+                message=lambda: (
+                    f"{spec.target}: real-time {reading.value:g} {spec.parameter.unit} outside "
+                    f"the limit {_limit_text(spec)}"
+                ),
             )
         )
     if spec.runs(Rule.IMPLAUSIBLE):
@@ -150,7 +158,7 @@ def _instrument_state(spec: ChannelSpec, reading: Reading) -> list[Finding]:
             at=reading.ts,
             value=None,
             threshold=None,
-            message=f"{spec.target}: instrument reports flag {reading.flag}",
+            message=lambda: f"{spec.target}: instrument reports flag {reading.flag}",
         )
     ]
 
@@ -180,7 +188,7 @@ def _implausible(spec: ChannelSpec, state: ChannelState, reading: Reading) -> Fi
         at=reading.ts,
         value=value,
         threshold=None,
-        message=f"{spec.target}: implausible {value:g} {spec.parameter.unit} ({why})",
+        message=lambda: f"{spec.target}: implausible {value:g} {spec.parameter.unit} ({why})",
     )
 
 
@@ -200,6 +208,7 @@ def _flat_line(spec: ChannelSpec, state: ChannelState, reading: Reading) -> list
         if verdict is Verdict.HOLD:
             return []  # still accumulating: neither raises nor clears
     hours = (reading.ts - state.flat_since).total_seconds() / 3600
+    count = state.flat_count
     return [
         _finding(
             spec,
@@ -208,8 +217,10 @@ def _flat_line(spec: ChannelSpec, state: ChannelState, reading: Reading) -> list
             at=reading.ts,
             value=value,
             threshold=None,
-            message=f"{spec.target}: {state.flat_count} identical values {value:g} over {hours:.1f} h "
-            "(suspected tampering or a stuck instrument)",
+            message=lambda: (
+                f"{spec.target}: {count} identical values {value:g} over {hours:.1f} h "
+                "(suspected tampering or a stuck instrument)"
+            ),
         )
     ]
 
@@ -228,8 +239,10 @@ def on_clock(spec: ChannelSpec, state: ChannelState, now: datetime) -> Finding |
         at=now,
         value=silence.total_seconds(),
         threshold=spec.rules.no_data.total_seconds(),
-        message=f"{spec.target}: no data for {_duration(silence)} "
-        f"(allowed {_duration(spec.rules.no_data)})",
+        message=lambda: (
+            f"{spec.target}: no data for {_duration(silence)} "
+            f"(allowed {_duration(spec.rules.no_data)})"
+        ),
     )
 
 
@@ -255,8 +268,10 @@ def hour_exceedance(
         at=hour + timedelta(hours=1),
         value=mean,
         threshold=spec.limit_max,
-        message=f"{spec.target}: hourly flow-weighted mean {mean or 0:.1f} {spec.parameter.unit} from "
-        f"{hour.isoformat()} above the limit {spec.limit_max:g}",
+        message=lambda: (
+            f"{spec.target}: hourly flow-weighted mean {mean or 0:.1f} {spec.parameter.unit} from "
+            f"{hour.isoformat()} above the limit {spec.limit_max:g}"
+        ),
     )
 
 
@@ -285,6 +300,8 @@ def low_influent(
         at=end,
         value=mean,
         threshold=threshold,
-        message=f"{spec.target}: flow-weighted influent COD over the {span} to {end.isoformat()} is "
-        f"{mean or 0:.0f} mg/L, below {threshold:g} (dilution by groundwater, river or rain?)",
+        message=lambda: (
+            f"{spec.target}: flow-weighted influent COD over the {span} to {end.isoformat()} is "
+            f"{mean or 0:.0f} mg/L, below {threshold:g} (dilution by groundwater, river or rain?)"
+        ),
     )

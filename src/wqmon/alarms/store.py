@@ -119,7 +119,7 @@ async def apply_changes(conn: Conn, changes: list[Change], now: datetime) -> lis
                             change.severity,
                             f.value,
                             f.threshold,
-                            f.message,
+                            f.message(),
                             f.at,
                             now,
                         ),
