@@ -54,14 +54,16 @@ async def test_sites_list_is_scoped_by_key(api: Api) -> None:
 
 async def test_site_detail_has_limits_latest_readings_and_connection(api: Api) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    insert_readings(
-        api.db, "WWTP-01", "inlet", "cod", [(now - timedelta(minutes=10), 310.0, "N")]
-    )
+    insert_readings(api.db, "WWTP-01", "inlet", "cod", [(now - timedelta(minutes=10), 310.0, "N")])
     insert_readings(api.db, "WWTP-01", "inlet", "cod", [(now, 305.5, "D")])
     resp = await api.client.get("/api/v1/sites/WWTP-01", headers=api.operator)
     assert resp.status_code == 200, resp.text
     site = resp.json()
-    assert (site["name"], site["region"], site["capacity_m3_per_day"]) == ("墟沟污水处理厂", "HZ", 1e5)
+    assert (site["name"], site["region"], site["capacity_m3_per_day"]) == (
+        "墟沟污水处理厂",
+        "HZ",
+        1e5,
+    )
     points = {p["code"]: p for p in site["points"]}
     inlet_cod = next(c for c in points["inlet"]["channels"] if c["alias"] == "cod")
     assert inlet_cod["parameter"] == "w01018"
@@ -90,9 +92,7 @@ async def test_site_detail_refuses_other_sites_and_unknown_codes(api: Api) -> No
 
 def _cod_samples() -> list[tuple[datetime, float, str]]:
     """Every 5 min for 3 h from T0; one D flag in the second hour."""
-    return [
-        (T0 + timedelta(minutes=5 * i), 200.0 + i, "D" if i == 15 else "N") for i in range(36)
-    ]
+    return [(T0 + timedelta(minutes=5 * i), 200.0 + i, "D" if i == 15 else "N") for i in range(36)]
 
 
 async def test_readings_raw_and_bucketed(api: Api) -> None:

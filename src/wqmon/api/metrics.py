@@ -6,12 +6,12 @@ of series stays bounded whatever URLs clients send.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import Match
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -36,16 +36,33 @@ class ApiMetrics:
         )
 
 
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+class RouteTemplates:
+    """Maps a request path to its route template, from the OpenAPI paths (built on first use).
+
+    The spec is the one list of full templates that does not depend on how routers nest.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._patterns: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _build(self) -> list[tuple[re.Pattern[str], str]]:
+        templates = [*self.app.openapi().get("paths", {}), "/"]
+        patterns = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(t)) + "$"), t)
+            for t in templates
+        ]
+        return [*patterns, (re.compile("^/static/"), "/static")]
+
+    def __call__(self, path: str) -> str:
+        if self._patterns is None:
+            self._patterns = self._build()
+        return next((t for p, t in self._patterns if p.match(path)), "unmatched")
 
 
 def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
     """Count and time every request."""
+    templates = RouteTemplates(app)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Endpoint) -> Response:
@@ -56,6 +73,6 @@ def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
             status = response.status_code
             return response
         finally:
-            route = _route_template(app, request)
+            route = templates(request.url.path)
             metrics.requests.labels(request.method, route, str(status)).inc()
             metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)

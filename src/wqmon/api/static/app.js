@@ -184,7 +184,8 @@ async function drawChart(code) {
 }
 
 async function loadPlants() {
-  sites = await call("/api/v1/sites");
+  // Plants first (the balance is about them), then enterprises; by code within each kind.
+  sites = (await call("/api/v1/sites")).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "wwtp" ? -1 : 1));
   const found = await Promise.all(sites.map((s) => call(`/api/v1/sites/${encodeURIComponent(s.code)}`)));
   for (const d of found) details.set(d.code, d);
   $("plant-cards").replaceChildren(...sites.map(card));
