@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
+
+import msgspec
 
 
 class Source(StrEnum):
@@ -32,11 +35,12 @@ class Period(StrEnum):
     DAY = "day"
 
 
-@dataclass(frozen=True, slots=True)
-class RawReading:
+class RawReading(msgspec.Struct, frozen=True):
     """A reading as the source named it, not yet resolved to a channel.
 
     `ts` must be timezone-aware. `unit` None means the value is in the canonical unit.
+    A msgspec Struct, not a dataclass: it is built once per reading on the hot path, and a
+    frozen dataclass costs ~1 µs per construction (profiled) where a Struct costs ~0.1 µs.
     """
 
     site: str
@@ -48,9 +52,11 @@ class RawReading:
     flag: str = "N"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """A validated reading of one channel, value in canonical units, time in UTC."""
+class Reading(NamedTuple):
+    """A validated reading of one channel, value in canonical units, time in UTC.
+
+    A tuple, because it is a row: the writer and the spool use it as one without copying.
+    """
 
     channel_id: int
     ts: datetime

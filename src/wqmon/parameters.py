@@ -8,6 +8,7 @@ concentration mg/L, flow m³/h, volume m³, load kg (DESIGN.md §2).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -184,6 +185,7 @@ def _spell(unit: str) -> str:
     return unit.replace(" ", "").replace("³", "3").lower()
 
 
+@functools.lru_cache(maxsize=1024)
 def conversion_factor(parameter: Parameter, unit: str | None) -> float:
     """Factor that turns a value in `unit` into the parameter's canonical unit.
 

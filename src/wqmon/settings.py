@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     registry_reload_s: float = Field(30.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
+    # Rollup recomputation: in a child process of ingest (default), inline, or off.
+    rollup_mode: Literal["process", "inline", "off"] = "process"
+
     # The local durable spool used while the database is unreachable (DESIGN.md §6).
     spool_enabled: bool = True
     spool_dir: Path | None = None  # default: $XDG_STATE_HOME/wqmon/spool/<database hash>

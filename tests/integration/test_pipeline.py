@@ -247,3 +247,31 @@ async def test_spool_left_by_a_crash_is_replayed_at_start(
                 break
             await asyncio.sleep(0.1)
     assert _count(outage_db) == 500
+
+
+async def test_bulk_copy_encoding_round_trips_through_postgresql(any_db_url: str) -> None:
+    """Every field the writer's own binary encoder sends comes back exactly."""
+    rng = __import__("random").Random(7)
+    received = datetime(2025, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    rows = [
+        Reading(
+            rng.randrange(1, 2**31 - 1),
+            T0 + timedelta(microseconds=rng.randrange(0, 10**13)),
+            rng.uniform(-1e9, 1e9),
+            rng.choice(["N", "T", "D", "EF01"]),
+            rng.choice(["mqtt", "hj212", "http"]),
+            received,
+        )
+        for _ in range(2_000)
+    ]
+    async with await psycopg.AsyncConnection.connect(any_db_url) as conn:
+        result = await ReadingWriter().write(conn, rows, [], [])
+        assert result.readings_inserted == len({(r.channel_id, r.ts) for r in rows})
+        got = await (
+            await conn.execute(
+                "SELECT channel_id, ts, value, flag, source, received_at FROM reading"
+            )
+        ).fetchall()
+    assert sorted(Reading(*g) for g in got) == sorted(
+        {(r.channel_id, r.ts): r for r in rows}.values()
+    )

@@ -83,8 +83,13 @@ class RollupMaintainer:
 
     def on_commit(self, readings: list[Reading], periods: list[PeriodRecord]) -> None:
         """Remember the hours of newly stored rows (pipeline commit listener)."""
+        seen: set[tuple[int, int, int, int, int]] = set()
         for reading in readings:
-            self._note(reading.channel_id, "sample", reading.ts)
+            ts = reading.ts
+            key = (reading.channel_id, ts.hour, ts.day, ts.month, ts.year)
+            if key not in seen:  # a batch holds many readings per channel-hour: note each once
+                seen.add(key)
+                self._note(reading.channel_id, "sample", ts)
         for period in periods:
             if period.period in ("hour", "minute"):
                 self._note(period.channel_id, "period", period.ts)
@@ -102,11 +107,15 @@ class RollupMaintainer:
 
     # -- the task ----------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Mark and recompute until cancelled; a failed cycle is logged and retried."""
+    async def run(self, *, recompute: bool = True) -> None:
+        """Mark and recompute until cancelled; a failed cycle is logged and retried.
+
+        With `recompute=False` it only writes the marks; a `wqmon.balance.worker` process
+        recomputes (what `wqmon ingest` does, to keep the CPU-bound work off its GIL).
+        """
         while True:
             try:
-                done = await asyncio.to_thread(self.cycle)
+                done = await asyncio.to_thread(self.cycle if recompute else self._marks_only)
             except (psycopg.Error, OSError) as exc:
                 self.stats.errors += 1
                 log.warning("rollup cycle failed, retrying: %s", exc)
@@ -125,6 +134,10 @@ class RollupMaintainer:
                 self._restore(pending)
                 raise
             return self.process(conn)
+
+    def _marks_only(self) -> int:
+        self.flush_marks()
+        return 0
 
     def flush_marks(self) -> int:
         """Write the pending marks without recomputing (at shutdown, after the last commit)."""

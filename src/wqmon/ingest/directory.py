@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from wqmon.parameters import Parameter, by_code
+from wqmon.parameters import Parameter, by_code, lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,24 @@ class Directory:
     channels: dict[tuple[str, str, str], ChannelInfo] = field(default_factory=dict)
     points_by_mn: dict[str, PointInfo] = field(default_factory=dict)
     gateway_sites: dict[str, frozenset[str]] = field(default_factory=dict)
+    _resolved: dict[tuple[str, str, str], ChannelInfo] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def channel(self, site: str, point: str, parameter_code: str) -> ChannelInfo | None:
         return self.channels.get((site, point, parameter_code))
+
+    def resolve(self, site: str, point: str, parameter: str) -> ChannelInfo | None:
+        """The channel for a parameter named as a source names it (alias, code, old code),
+        memoised: a source repeats the same few names in every message."""
+        key = (site, point, parameter)
+        found = self._resolved.get(key)
+        if found is None:
+            param = lookup(parameter)
+            found = None if param is None else self.channels.get((site, point, param.code))
+            if found is not None:
+                self._resolved[key] = found
+        return found
 
     def point_for_mn(self, mn: str) -> PointInfo | None:
         return self.points_by_mn.get(mn)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,6 +55,7 @@ class IngestService:
         self.rollups: RollupMaintainer | None = None
         self.alarms: AlarmEngine | None = None
         self._alarm_tasks: list[asyncio.Task[None]] = []
+        self._rollup_worker: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
 
@@ -79,10 +82,7 @@ class IngestService:
         await self.reload_directory()
         self.pipeline = Pipeline(self.connect, self.directory, pipeline_config(self.settings))
         self.pipeline.start()
-        # Rollups follow every commit; the listener only notes hours, the task does the work.
-        self.rollups = RollupMaintainer(self.settings.database_url)
-        self.pipeline.add_commit_listener(self.rollups.on_commit)
-        self._tasks.append(asyncio.create_task(self.rollups.run(), name="ingest:rollups"))
+        await self._start_rollups(self.pipeline)
         if self.settings.alarm_enabled:
             self.alarms, self._alarm_tasks = await attach_alarms(self.settings, self.pipeline)
         ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
@@ -97,6 +97,33 @@ class IngestService:
             )
         log.info("ingest running: drivers %s", ", ".join(d.name for d in self.drivers) or "none")
         self.ready.set()
+
+    async def _start_rollups(self, pipeline: Pipeline) -> None:
+        """Rollups follow every commit: the listener notes hours, the task marks them dirty,
+        and the recomputation runs in a child process (or inline, or not at all)."""
+        mode = self.settings.rollup_mode
+        if mode == "off":
+            return
+        self.rollups = RollupMaintainer(self.settings.database_url)
+        pipeline.add_commit_listener(self.rollups.on_commit)
+        run = self.rollups.run(recompute=mode == "inline")
+        self._tasks.append(asyncio.create_task(run, name="ingest:rollups"))
+        if mode == "process":
+            env = {**os.environ, "WQMON_DATABASE_URL": self.settings.database_url}
+            self._rollup_worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "wqmon.balance.worker", env=env
+            )
+
+    async def _stop_rollup_worker(self) -> None:
+        worker, self._rollup_worker = self._rollup_worker, None
+        if worker is None or worker.returncode is not None:
+            return
+        worker.terminate()
+        try:
+            await asyncio.wait_for(worker.wait(), 10)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -118,6 +145,7 @@ class IngestService:
                 await asyncio.to_thread(self.rollups.flush_marks)
             except psycopg.Error as exc:
                 log.warning("rollup marks not saved (run wqmon balance rebuild): %s", exc)
+        await self._stop_rollup_worker()
         log.info("ingest stopped")
 
 

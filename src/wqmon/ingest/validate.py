@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wqmon.errors import RejectedReading
-from wqmon.flags import MAX_FLAG_LENGTH, normalise_flag
+from wqmon.flags import KNOWN_FLAGS, MAX_FLAG_LENGTH, normalise_flag
 from wqmon.ingest.directory import ChannelInfo, Directory
 from wqmon.model import PeriodRecord, RawPeriodRecord, RawReading, Reading
 from wqmon.parameters import Kind, Parameter, conversion_factor, lookup
@@ -37,6 +37,9 @@ def resolve_channel(
     """The channel named by a raw record, or a rejection saying what is unknown."""
     if allowed_sites is not None and site not in allowed_sites:
         raise RejectedReading("site_not_allowed", f"the source may not write site {site!r}")
+    known = directory.resolve(site, point, parameter)
+    if known is not None:
+        return known
     param = lookup(parameter)
     if param is None:
         raise RejectedReading("unknown_parameter", f"unknown parameter {parameter!r}")
@@ -53,7 +56,7 @@ def check_time(ts: datetime, now: datetime, limits: Limits) -> datetime:
     """The time in UTC, or a rejection when it is naive, too far ahead or too old."""
     if ts.tzinfo is None:
         raise RejectedReading("naive_time", f"time {ts.isoformat()} has no time zone")
-    utc = ts.astimezone(UTC)
+    utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
     if utc > now + limits.future_tolerance:
         raise RejectedReading(
             "future_time", f"time {utc.isoformat()} is ahead of {now.isoformat()}"
@@ -86,6 +89,8 @@ def check_value(param: Parameter, value: float, unit: str | None) -> float:
 
 
 def check_flag(raw: str | None) -> str:
+    if raw in KNOWN_FLAGS:  # the common case, already clean
+        return raw
     flag = normalise_flag(raw)
     if len(flag) > MAX_FLAG_LENGTH or not flag.isalnum():
         raise RejectedReading(

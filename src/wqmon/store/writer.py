@@ -20,12 +20,12 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from wqmon.model import DeadLetter, PeriodRecord, Reading
+from wqmon.store.copybin import encode_readings
 
 T = TypeVar("T")
 Key = tuple[int, Any]  # (channel_id, ts) for readings, (channel_id, period, ts) for periods
 
 _READING_COLS = "channel_id, ts, value, flag, source, received_at"
-_READING_TYPES = ["int4", "timestamptz", "float8", "text", "text", "timestamptz"]
 _PERIOD_COLS = "channel_id, period, ts, avg, min, max, cou, flag, source, received_at"
 _PERIOD_TYPES = [
     "int4",
@@ -66,6 +66,14 @@ async def _copy(
         copy.set_types(types)
         for row in rows:
             await copy.write_row(row)
+
+
+async def _copy_readings(
+    cur: psycopg.AsyncCursor[Any], table: str, readings: list[Reading]
+) -> None:
+    data = encode_readings(readings)
+    async with cur.copy(f"COPY {table} ({_READING_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+        await copy.write(data)
 
 
 class ReadingWriter:
@@ -143,13 +151,7 @@ class ReadingWriter:
         """COPY straight into the hypertable; False when a key exists or a row is refused."""
         try:
             async with conn.transaction(), conn.cursor() as cur:
-                await _copy(
-                    cur,
-                    "reading",
-                    _READING_COLS,
-                    _READING_TYPES,
-                    [_reading_row(r) for r in readings],
-                )
+                await _copy_readings(cur, "reading", readings)
         except (pgerrors.IntegrityError, pgerrors.DataError):
             return False
         return True
@@ -159,13 +161,7 @@ class ReadingWriter:
     ) -> set[Key]:
         async with conn.cursor() as cur:
             await cur.execute("TRUNCATE reading_stage")
-            await _copy(
-                cur,
-                "reading_stage",
-                _READING_COLS,
-                _READING_TYPES,
-                [_reading_row(r) for r in readings],
-            )
+            await _copy_readings(cur, "reading_stage", readings)
             await cur.execute(
                 f"INSERT INTO reading ({_READING_COLS}) SELECT {_READING_COLS} FROM reading_stage "
                 "ON CONFLICT DO NOTHING RETURNING channel_id, ts"
@@ -229,10 +225,6 @@ def _error_text(exc: psycopg.Error) -> str:
     )
 
 
-def _reading_row(r: Reading) -> tuple[Any, ...]:
-    return (r.channel_id, r.ts, r.value, r.flag, r.source, r.received_at)
-
-
 def _period_row(p: PeriodRecord) -> tuple[Any, ...]:
     return (
         p.channel_id,
@@ -253,7 +245,7 @@ def _dead_row(d: DeadLetter) -> tuple[Any, ...]:
 
 
 def _reading_raw(r: Reading) -> bytes:
-    return repr(_reading_row(r)).encode()
+    return repr(tuple(r)).encode()
 
 
 def _period_raw(p: PeriodRecord) -> bytes:
