@@ -43,13 +43,17 @@ def encode_readings(readings: Iterable[Reading]) -> bytes:
     received_at) FROM STDIN (FORMAT BINARY)`."""
     parts = [HEADER]
     append = parts.append
-    received_cache: dict[datetime, int] = {}
+    # Readings of one batch share timestamps (every parameter of a sample) and receipt times.
+    micros: dict[datetime, int] = {}
     for channel_id, ts, value, flag, source, received_at in readings:
         flag_b = flag.encode()
         source_b = source.encode()
-        received = received_cache.get(received_at)
+        received = micros.get(received_at)
         if received is None:
-            received = received_cache[received_at] = pg_micros(received_at)
+            received = micros[received_at] = pg_micros(received_at)
+        at = micros.get(ts)
+        if at is None:
+            at = micros[ts] = pg_micros(ts)
         fmt = _row_format(len(flag_b), len(source_b))
         append(
             fmt.pack(
@@ -57,7 +61,7 @@ def encode_readings(readings: Iterable[Reading]) -> bytes:
                 4,
                 channel_id,
                 8,
-                pg_micros(ts),
+                at,
                 8,
                 value,
                 len(flag_b),

@@ -61,6 +61,8 @@ class MqttDriver:
     def __init__(self) -> None:
         self._inbox: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
         self._pending: deque[_Pending] = deque()
+        self._arrived: deque[tuple[int, mqtt.MQTTMessage]] = deque()  # paho thread → loop
+        self._wake_pending = False
         self._generation = 0
         self._client: mqtt.Client | None = None
         self.connected = asyncio.Event()
@@ -94,7 +96,12 @@ class MqttDriver:
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 
         def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self._inbox.put_nowait, (self._generation, message))
+            # Wake the event loop only when the hand-over deque was empty: under load one
+            # wake-up carries many messages (each wake-up is a write to the loop's self-pipe).
+            self._arrived.append((self._generation, message))
+            if not self._wake_pending:
+                self._wake_pending = True
+                loop.call_soon_threadsafe(self._move_arrived)
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -112,6 +119,11 @@ class MqttDriver:
             await self._consume(ctx)
         finally:
             await self._finish(client)
+
+    def _move_arrived(self) -> None:
+        self._wake_pending = False
+        while self._arrived:
+            self._inbox.put_nowait(self._arrived.popleft())
 
     def _on_connected(self) -> None:
         self.connected.set()

@@ -1,0 +1,377 @@
+"""Benchmark: end-to-end ingest against the physical limit, raw binary COPY, in one run.
+
+    .venv/bin/python -m bench.ingest --readings 500000
+
+On a throwaway PostgreSQL + TimescaleDB (the tests' `PgCluster`) it measures, on the same rows
+into the same freshly truncated `reading` hypertable:
+
+1. raw binary COPY in batches of 10k on one connection (the limit on this machine);
+2. `wqmon ingest` (a real subprocess) fed by MQTT QoS 1 from gateway publishers in another
+   process, batched 100 readings per message, until the last reading is stored;
+3. `wqmon api` fed by HTTP pushes (bodies of 500 readings, 8 concurrent clients);
+4. a naive per-row INSERT with autocommit (the "bridge" baseline), on a sample.
+
+Each throughput is reported with its ratio to raw COPY, and the peak RSS of the ingest process.
+Results go to `bench/results/ingest.{json,md}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
+
+from wqmon.api.keys import create_key
+from wqmon.registry.importer import import_file
+from wqmon.settings import Settings
+from wqmon.store.migrate import migrate
+
+RESULTS = Path(__file__).parent / "results"
+PARAMS = ("flow", "cod", "nh3n", "ph")
+CODES = {"flow": "w00000", "cod": "w01018", "nh3n": "w21003", "ph": "w01001"}
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PER_MESSAGE = 100
+HTTP_BODY = 500
+
+
+@dataclass
+class Result:
+    readings: int
+    gateways: int
+    copy_rows_per_s: float
+    mqtt_readings_per_s: float
+    mqtt_ratio_to_copy: float
+    http_readings_per_s: float
+    http_ratio_to_copy: float
+    naive_insert_rows_per_s: float
+    naive_ratio_to_copy: float
+    ingest_peak_rss_mb: float
+    api_peak_rss_mb: float
+    machine: str
+
+
+def registry(gateways: int) -> str:
+    sites = "".join(
+        f"  - {{code: S{g:04d}, kind: enterprise, region: R1, points: [{{code: out, role: discharge,"
+        f" discharges_to: sewer, parameters: [flow, cod, nh3n, ph]}}]}}\n"
+        for g in range(gateways)
+    )
+    gws = "".join(f"  - {{id: g{g:04d}, sites: [S{g:04d}]}}\n" for g in range(gateways))
+    return (
+        "regions:\n  - {code: R1, name: R1, kind: county}\nsites:\n" + sites + "gateways:\n" + gws
+    )
+
+
+def reading_of(gateway: int, n: int) -> tuple[str, str, datetime, float]:
+    """The n-th reading of a gateway's site: (site, parameter, ts, value), all distinct."""
+    return (
+        f"S{gateway:04d}",
+        PARAMS[n % 4],
+        T0 + timedelta(seconds=10 * (n // 4)),
+        5.0 + (n % 50) / 10,
+    )
+
+
+def body(gateway: int, start: int, count: int) -> bytes:
+    rows = [reading_of(gateway, n) for n in range(start, start + count)]
+    return json.dumps(
+        {
+            "site": rows[0][0],
+            "readings": [
+                {"point": "out", "parameter": p, "ts": ts.isoformat(), "value": v}
+                for _, p, ts, v in rows
+            ],
+        }
+    ).encode()
+
+
+def per_gateway(readings: int, gateways: int) -> int:
+    return readings // gateways
+
+
+# -- baselines ----------------------------------------------------------------------------------
+
+
+def channel_ids(url: str) -> dict[tuple[str, str], int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT s.code, c.parameter, c.id FROM channel c JOIN point p ON p.id = c.point_id "
+            "JOIN site s ON s.id = p.site_id"
+        ).fetchall()
+    return {(site, code): cid for site, code, cid in rows}
+
+
+def copy_rows(url: str, readings: int, gateways: int) -> float:
+    ids = channel_ids(url)
+    now = datetime.now(UTC)
+    rows = [
+        (ids[(site, CODES[p])], ts, v, "N", "bench", now)
+        for g in range(gateways)
+        for site, p, ts, v in (reading_of(g, n) for n in range(per_gateway(readings, gateways)))
+    ]
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        for i in range(0, len(rows), 10_000):
+            with conn.cursor().copy(
+                "COPY reading (channel_id, ts, value, flag, source, received_at) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int4", "timestamptz", "float8", "text", "text", "timestamptz"])
+                for row in rows[i : i + 10_000]:
+                    copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - started
+    return len(rows) / elapsed
+
+
+def naive_inserts(url: str, sample: int) -> float:
+    ids = channel_ids(url)
+    now = datetime.now(UTC)
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        for n in range(sample):
+            site, p, ts, v = reading_of(0, n)
+            conn.execute(
+                "INSERT INTO reading (channel_id, ts, value, flag, source, received_at) "
+                "VALUES (%s, %s, %s, 'N', 'bench', %s) ON CONFLICT DO NOTHING",
+                (ids[(site, CODES[p])], ts, v, now),
+            )
+        return sample / (time.perf_counter() - started)
+
+
+def truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE reading")
+        conn.execute("TRUNCATE dead_letter")
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def env(
+    url: str, broker: Mosquitto, spool: Path, metrics_port: int, api_port: int
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WQMON_DATABASE_URL": url,
+        "WQMON_MQTT_URL": broker.url,
+        "WQMON_HJ212_ENABLED": "false",
+        "WQMON_MODBUS_ENABLED": "false",
+        "WQMON_METRICS_PORT": str(metrics_port),
+        "WQMON_API_PORT": str(api_port),
+        "WQMON_SPOOL_DIR": str(spool),
+        "WQMON_LOG_LEVEL": "WARNING",
+        "WQMON_ALARM_ENABLED": "false",
+    }
+
+
+def scrape(port: int, name: str, path: str = "/metrics") -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def publish_all(port: int, gateways: int, each: int, ready: Any) -> None:
+    """In a separate process: one paho client per 10 gateways, QoS 1, until all are acked."""
+    payloads = [
+        (g, body(g, m * PER_MESSAGE, PER_MESSAGE))
+        for m in range(each // PER_MESSAGE)
+        for g in range(gateways)
+    ]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    acked = [0]
+    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    ready.wait()
+    for g, payload in payloads:
+        client.publish(f"wqmon/v1/g{g:04d}/readings", payload, qos=1)
+    while acked[0] < len(payloads):
+        time.sleep(0.05)
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_mqtt(
+    url: str, broker: Mosquitto, args: argparse.Namespace, spool: Path
+) -> tuple[float, float]:
+    metrics_port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wqmon.cli", "ingest"],
+        env=env(url, broker, spool, metrics_port, free_port()),
+    )
+    try:
+        wait_for_port(metrics_port, 60)
+        time.sleep(1.0)  # the subscription is in place before publishing
+        each = per_gateway(args.readings, args.gateways)
+        total = each * args.gateways
+        ready = multiprocessing.Event()
+        pub = multiprocessing.Process(
+            target=publish_all, args=(broker.port, args.gateways, each, ready)
+        )
+        pub.start()
+        time.sleep(2.0)  # payloads are built before the clock starts
+        profiler = None
+        if args.profile:
+            profiler = subprocess.Popen(["py-spy", "record", "--nonblocking", "--format", "raw", "-o",
+                                         str(RESULTS / "ingest-profile.txt"), "-p", str(proc.pid)])
+        started = time.perf_counter()
+        ready.set()
+        while scrape(metrics_port, "wqmon_ingest_stored_readings_total") < total:
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
+        pub.join(30)
+        return total / elapsed, peak_rss_mb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+async def _push(base: str, token: str, bodies: list[bytes], concurrency: int) -> None:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            data = queue.get_nowait()
+            resp = await client.post(
+                "/api/v1/readings",
+                content=data,
+                headers={"X-API-Key": token, "Content-Type": "application/json"},
+            )
+            resp.raise_for_status()
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+
+
+def run_http(
+    url: str, broker: Mosquitto, args: argparse.Namespace, spool: Path
+) -> tuple[float, float]:
+    api_port = free_port()
+    token = create_key(
+        url, name="bench", role="gateway", sites=[f"S{g:04d}" for g in range(args.gateways)]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wqmon.cli", "api"],
+        env=env(url, broker, spool, free_port(), api_port),
+    )
+    try:
+        wait_for_port(api_port, 60)
+        each = per_gateway(args.http_readings, args.gateways)
+        bodies = [
+            body(g, m * HTTP_BODY, HTTP_BODY)
+            for m in range(each // HTTP_BODY)
+            for g in range(args.gateways)
+        ]
+        started = time.perf_counter()
+        asyncio.run(_push(f"http://127.0.0.1:{api_port}", token, bodies, 8))
+        elapsed = time.perf_counter() - started
+        return len(bodies) * HTTP_BODY / elapsed, peak_rss_mb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--readings", type=int, default=500_000)
+    parser.add_argument("--http-readings", type=int, default=200_000)
+    parser.add_argument("--gateways", type=int, default=50)
+    parser.add_argument("--naive-sample", type=int, default=10_000)
+    parser.add_argument("--profile", action="store_true", help="py-spy the ingest process (raw stacks)")
+    args = parser.parse_args()
+    pg, broker = PgCluster(), Mosquitto()
+    pg.init()
+    pg.start()
+    broker.start()
+    work = Path(tempfile.mkdtemp(prefix="wqmon-bench-"))
+    try:
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench")
+        url = pg.url("bench")
+        migrate(Settings(database_url=url, timescale="require"))
+        (work / "registry.yaml").write_text(registry(args.gateways), encoding="utf-8")
+        import_file(url, work / "registry.yaml")
+        copy_rate = copy_rows(url, args.readings, args.gateways)
+        truncate(url)
+        mqtt_rate, ingest_rss = run_mqtt(url, broker, args, work / "spool")
+        truncate(url)
+        http_rate, api_rss = run_http(url, broker, args, work / "spool")
+        truncate(url)
+        naive = naive_inserts(url, args.naive_sample)
+        result = Result(
+            readings=args.readings,
+            gateways=args.gateways,
+            copy_rows_per_s=round(copy_rate),
+            mqtt_readings_per_s=round(mqtt_rate),
+            mqtt_ratio_to_copy=round(mqtt_rate / copy_rate, 3),
+            http_readings_per_s=round(http_rate),
+            http_ratio_to_copy=round(http_rate / copy_rate, 3),
+            naive_insert_rows_per_s=round(naive),
+            naive_ratio_to_copy=round(naive / copy_rate, 3),
+            ingest_peak_rss_mb=round(ingest_rss, 1),
+            api_peak_rss_mb=round(api_rss, 1),
+            machine=f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at end",
+        )
+        write_report(result)
+    finally:
+        broker.destroy()
+        pg.destroy()
+
+
+def write_report(result: Result) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps(asdict(result), indent=2))
+    lines = [
+        "# Ingest benchmark",
+        "",
+        "| path | rate | ratio to raw COPY |",
+        "|---|---|---|",
+        f"| raw binary COPY into the hypertable | {result.copy_rows_per_s:,} rows/s | 1.00 |",
+        f"| MQTT QoS 1 → wqmon ingest → hypertable | {result.mqtt_readings_per_s:,} readings/s | {result.mqtt_ratio_to_copy:.2f} |",
+        f"| HTTP push → wqmon api → hypertable | {result.http_readings_per_s:,} readings/s | {result.http_ratio_to_copy:.2f} |",
+        f"| naive INSERT per row, autocommit | {result.naive_insert_rows_per_s:,} rows/s | {result.naive_ratio_to_copy:.3f} |",
+        "",
+        f"Peak RSS: ingest {result.ingest_peak_rss_mb} MB, api {result.api_peak_rss_mb} MB. {result.machine}.",
+    ]
+    (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
