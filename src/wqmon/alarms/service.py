@@ -7,8 +7,9 @@ import asyncio
 from wqmon.alarms.config import config_from_settings
 from wqmon.alarms.engine import AlarmEngine
 from wqmon.alarms.notify import WebhookSender
+from wqmon.alarms.relay import listen_for_pushes
 from wqmon.ingest.pipeline import Pipeline
-from wqmon.settings import Settings
+from wqmon.settings import Settings, libpq_url
 
 
 def webhook_sender(settings: Settings) -> WebhookSender | None:
@@ -42,6 +43,11 @@ async def attach_alarms(
     tasks = [
         asyncio.create_task(engine.run(), name="alarms:engine"),
         asyncio.create_task(engine.run_clock(), name="alarms:clock"),
+        # Readings pushed over HTTP are committed by the API process: it tells us which.
+        asyncio.create_task(
+            listen_for_pushes(libpq_url(settings.database_url), engine.on_commit),
+            name="alarms:pushed",
+        ),
     ]
     sender = webhook_sender(settings)
     if sender is not None:

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from wqmon import __version__
+from wqmon.alarms.relay import PushNotifier
 from wqmon.alarms.stream import AlarmHub
 from wqmon.api.deps import AppState, State
 from wqmon.api.errors import install_error_handlers
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
 
         pipeline = Pipeline(connect, directory, pipeline_config(settings, role="api"))
+        notifier = PushNotifier(url)  # tells ingest's alarm engine what pushes stored
+        pipeline.add_commit_listener(notifier.on_commit)
         pipeline.start()
         state = AppState(settings, pool, pipeline)
         # The balance engine is synchronous code shared with the reports: it gets its own pool.
@@ -73,12 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader = asyncio.create_task(_reload_directory(state), name="api:registry-reload")
         hub = state.extras[alarms.HUB_KEY] = AlarmHub(url)
         listener = asyncio.create_task(hub.run(), name="api:alarm-listen")
+        pushes = asyncio.create_task(notifier.run(), name="api:push-notify")
         try:
             yield
         finally:
             reloader.cancel()
             listener.cancel()
-            await asyncio.gather(reloader, listener, return_exceptions=True)
+            pushes.cancel()
+            await asyncio.gather(reloader, listener, pushes, return_exceptions=True)
             await pipeline.stop()
             await asyncio.to_thread(sync_pool.close)
             await pool.close()
