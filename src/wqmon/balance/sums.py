@@ -105,9 +105,13 @@ def point_sums(
     args |= {"start": bounds[0][0], "end": bounds[-1][1]}
     args |= {"cov": min_day_coverage, "thr": threshold_mg_l}
     result: dict[tuple[Period, int], Sums] = {}
+    period_of: dict[date, Period] = {}  # a handful of distinct keys, thousands of rows
     for key, pid, vol, load, lvol, fh, lh, low, evaluated in conn.execute(sql, args):
         totals = PointTotals(vol, load, lvol, fh, lh, 0.0)
-        result[(_period_of(key, bounds), pid)] = Sums(totals, int(low), int(evaluated))
+        period = period_of.get(key)
+        if period is None:
+            period = period_of[key] = _period_of(key, bounds)
+        result[(period, pid)] = Sums(totals, int(low), int(evaluated))
     return result
 
 
