@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     valid_flags: list[str] = Field(default_factory=lambda: ["N", "T"])
     registry_reload_s: float = Field(30.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for Prometheus to scrape
 
     # Rollup recomputation: in a child process of ingest (default), inline, or off.
     rollup_mode: Literal["process", "inline", "off"] = "process"

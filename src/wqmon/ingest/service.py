@@ -93,7 +93,9 @@ class IngestService:
             )
         if self.settings.metrics_port is not None:
             start_http_server(
-                self.settings.metrics_port, "127.0.0.1", registry=self.pipeline.metrics.registry
+                self.settings.metrics_port,
+                self.settings.metrics_host,
+                registry=self.pipeline.metrics.registry,
             )
         log.info("ingest running: drivers %s", ", ".join(d.name for d in self.drivers) or "none")
         self.ready.set()
