@@ -241,8 +241,19 @@ def run_mqtt(
         time.sleep(2.0)  # payloads are built before the clock starts
         profiler = None
         if args.profile:
-            profiler = subprocess.Popen(["py-spy", "record", "--nonblocking", "--format", "raw", "-o",
-                                         str(RESULTS / "ingest-profile.txt"), "-p", str(proc.pid)])
+            profiler = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(RESULTS / "ingest-profile.txt"),
+                    "-p",
+                    str(proc.pid),
+                ]
+            )
         started = time.perf_counter()
         ready.set()
         while scrape(metrics_port, "wqmon_ingest_stored_readings_total") < total:
@@ -313,7 +324,9 @@ def main() -> None:
     parser.add_argument("--http-readings", type=int, default=200_000)
     parser.add_argument("--gateways", type=int, default=50)
     parser.add_argument("--naive-sample", type=int, default=10_000)
-    parser.add_argument("--profile", action="store_true", help="py-spy the ingest process (raw stacks)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the ingest process (raw stacks)"
+    )
     args = parser.parse_args()
     pg, broker = PgCluster(), Mosquitto()
     pg.init()

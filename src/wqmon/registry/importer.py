@@ -130,7 +130,9 @@ def _import_sites(conn: Connection, reg: RegistryFile, summary: ImportSummary) -
 
 
 def _import_gateways(conn: Connection, reg: RegistryFile, summary: ImportSummary) -> None:
-    site_ids: dict[str, int] = dict(conn.execute(select(site.c.code, site.c.id)))
+    site_ids: dict[str, int] = {
+        row.code: row.id for row in conn.execute(select(site.c.code, site.c.id))
+    }
     for g in reg.gateways:
         row = _upsert(conn, gateway, {"id": g.id, "name": g.name, "active": True}, ["id"])
         _count(summary, "gateway", row.inserted)
