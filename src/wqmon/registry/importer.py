@@ -2,7 +2,9 @@
 
 A second import of the same file changes nothing; an edited file updates rows in place. Rows are
 never deleted (readings refer to channels): a parameter dropped from a point deactivates its
-channel, and a gateway's site list is replaced by the file's.
+channel, and a gateway's site list is replaced by the file's. A Modbus bus dropped from the file is
+deactivated; a point's Modbus bindings are replaced by the file's, with each device's map from
+profile points to parameters resolved here (docs/modbus.md).
 """
 
 from __future__ import annotations
@@ -15,10 +17,21 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, literal_column, pool, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from wqmon.drivers.modbus.bindings import resolve_map
+from wqmon.drivers.modbus.profiles import load_profile
 from wqmon.parameters import resolve
 from wqmon.registry.schema import PointSpec, RegistryFile, parse_registry, resolve_limits
 from wqmon.settings import sqlalchemy_url
-from wqmon.store.tables import channel, gateway, gateway_site, point, region, region_year, site
+from wqmon.store.tables import (
+    channel,
+    gateway,
+    gateway_site,
+    modbus_bus,
+    point,
+    region,
+    region_year,
+    site,
+)
 
 
 @dataclass
@@ -30,7 +43,7 @@ class ImportSummary:
     deactivated: Counter[str] = field(default_factory=Counter)
 
     def describe(self) -> str:
-        kinds = ["region", "region_year", "site", "point", "channel", "gateway"]
+        kinds = ["region", "region_year", "site", "point", "channel", "gateway", "modbus_bus"]
         parts = [f"{k}: {self.created[k]} new, {self.updated[k]} updated" for k in kinds]
         if self.deactivated:
             parts.append(f"channels deactivated: {self.deactivated['channel']}")
@@ -97,6 +110,34 @@ def _import_channels(
     summary.deactivated["channel"] += gone.rowcount
 
 
+def _import_modbus_buses(conn: Connection, reg: RegistryFile, summary: ImportSummary) -> None:
+    for bus in reg.modbus_buses:
+        values = {
+            **bus.model_dump(exclude={"message_wait_ms"}),
+            "message_wait_ms": round(bus.message_wait_s * 1000),
+            "active": True,
+        }
+        row = _upsert(conn, modbus_bus, values, ["id"])
+        _count(summary, "modbus_bus", row.inserted)
+    kept = [bus.id for bus in reg.modbus_buses]
+    conn.execute(
+        update(modbus_bus)
+        .where(modbus_bus.c.id.not_in(kept), modbus_bus.c.active)
+        .values(active=False)
+    )
+
+
+def _modbus_bindings(spec: PointSpec) -> list[dict[str, Any]]:
+    """The point's devices as stored in `point.modbus`, maps resolved to parameter codes."""
+    return [
+        {
+            **device.model_dump(exclude={"map"}),
+            "map": resolve_map(load_profile(device.profile), spec.parameters, device.map),
+        }
+        for device in spec.modbus
+    ]
+
+
 def _import_sites(conn: Connection, reg: RegistryFile, summary: ImportSummary) -> None:
     for s in reg.sites:
         values = {
@@ -123,6 +164,7 @@ def _import_sites(conn: Connection, reg: RegistryFile, summary: ImportSummary) -
                 "hj212_options": {"accept_modbus_crc": hj.accept_modbus_crc, "codes": hj.codes}
                 if hj
                 else {},
+                "modbus": _modbus_bindings(p),
             }
             prow = _upsert(conn, point, pvalues, ["site_id", "code"], point.c.id)
             _count(summary, "point", prow.inserted)
@@ -145,6 +187,7 @@ def import_registry(conn: Connection, registry: RegistryFile) -> ImportSummary:
     """Upsert a validated registry on an open connection (the caller commits)."""
     summary = ImportSummary()
     _import_regions(conn, registry, summary)
+    _import_modbus_buses(conn, registry, summary)
     _import_sites(conn, registry, summary)
     _import_gateways(conn, registry, summary)
     return summary

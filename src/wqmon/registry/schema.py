@@ -1,18 +1,26 @@
 """The registry file (YAML, DESIGN.md §3), validated with errors that name the entry and field.
 
 Unknown keys are errors. Cross-references (region parents, site regions, gateway sites, limit
-parameters, unique MNs) are checked after the shape, so every message points at one place in the
+parameters, unique MNs, Modbus buses, profiles and their point maps) are checked after the shape, so every message points at one place in the
 file, e.g. `sites[2] (ENT-07) → points[0] (outfall) → limits: unknown preset 'gb9999'`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from wqmon.drivers.modbus.bindings import check_modbus
 from wqmon.errors import ConfigError
 from wqmon.parameters import lookup
 from wqmon.registry.presets import PRESETS, Limit
@@ -57,6 +65,55 @@ class LimitRange(_Strict):
 LimitValue = float | LimitRange
 
 
+class ModbusBusSpec(_Strict):
+    """One Modbus line or endpoint that wqmon polls (docs/modbus.md, "Registry binding")."""
+
+    id: Code
+    name: str | None = None
+    transport: Literal["tcp", "rtu", "rtu_over_tcp"] = "tcp"
+    host: str | None = None  # tcp, rtu_over_tcp
+    port: int = Field(502, ge=1, le=65535)
+    serial_port: str | None = None  # rtu: /dev/ttyUSB0, /dev/ttyS1 ...
+    baudrate: int = Field(9600, gt=0)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    timeout_s: float = Field(1.0, gt=0, le=60)
+    retries: int = Field(1, ge=0, le=5)
+    # Pause after every transaction; RS-485 devices need turnaround time (HA defaults to 30 ms).
+    message_wait_ms: int | None = Field(None, ge=0, le=5000)  # None: 30 on serial lines, 0 on tcp
+    poll_interval_s: float = Field(10.0, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _endpoint_given(self) -> Self:
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("transport rtu needs serial_port")
+        if self.transport != "rtu" and not self.host:
+            raise ValueError(f"transport {self.transport} needs host")
+        return self
+
+    @property
+    def message_wait_s(self) -> float:
+        """The inter-frame delay in seconds, with the per-transport default."""
+        if self.message_wait_ms is not None:
+            return self.message_wait_ms / 1000
+        return 0.0 if self.transport == "tcp" else 0.03
+
+
+class ModbusDeviceSpec(_Strict):
+    """A device on a bus whose profile points feed this monitoring point's channels."""
+
+    bus: str
+    device_id: int = Field(ge=0, le=247)
+    profile: str = Field(min_length=1)  # shipped profile name, or a path to a YAML file
+    poll_interval_s: float | None = Field(None, gt=0, le=86400)  # None: the bus's interval
+    # profile point name → parameter; None: every profile point whose parameter the point has.
+    map: dict[str, str] | None = None
+    # None: store every poll of flow and totaliser points, only changes of analyser values.
+    store_unchanged: bool | None = None
+    on_failure: Literal["flag_b", "silent"] = "flag_b"
+
+
 class PointSpec(_Strict):
     code: Code
     name: str | None = None
@@ -65,6 +122,7 @@ class PointSpec(_Strict):
     parameters: list[str] = Field(min_length=1)
     limits: str | dict[str, LimitValue | str] | None = None
     hj212: Hj212Spec | None = None
+    modbus: list[ModbusDeviceSpec] = Field(default_factory=list)
 
     @field_validator("parameters")
     @classmethod
@@ -104,6 +162,7 @@ class RegistryFile(_Strict):
     regions: list[RegionSpec] = Field(default_factory=list)
     sites: list[SiteSpec] = Field(default_factory=list)
     gateways: list[GatewaySpec] = Field(default_factory=list)
+    modbus_buses: list[ModbusBusSpec] = Field(default_factory=list)
 
 
 def resolve_limits(point: PointSpec) -> dict[str, Limit]:
@@ -206,6 +265,7 @@ def cross_check(reg: RegistryFile) -> list[str]:
                         problems.append(
                             f"{pwhere} → hj212 → codes → {code}: unknown parameter {name!r}"
                         )
+    problems += check_modbus(reg)
     for i, g in enumerate(reg.gateways):
         problems += [
             f"gateways[{i}] ({g.id}) → sites: unknown site {code!r}"
