@@ -17,4 +17,9 @@ def build_drivers(settings: Settings) -> list[Driver]:
         from wqmon.drivers.mqtt.driver import MqttDriver  # noqa: PLC0415 - paho only when used
 
         drivers.append(MqttDriver())
+    if settings.modbus_enabled:
+        # Always built when enabled: it polls what the registry binds, now or after a reload.
+        from wqmon.drivers.modbus.driver import ModbusDriver  # noqa: PLC0415 - pymodbus when used
+
+        drivers.append(ModbusDriver())
     return drivers
