@@ -4,8 +4,9 @@
 
 Starts a throwaway PostgreSQL + TimescaleDB (the test fixtures' `PgCluster`), migrates it,
 imports a generated registry (a city, 5 counties, 80 % plants with inlet and outlet, 20 %
-enterprises into the sewer), fills one year of `point_day` rows and (unless `--no-hours`) one
-year of `point_hour` rows (flow + COD per point and hour) in SQL, then
+enterprises into the sewer), fills one year of `point_day` rows (and their `point_month` sums,
+as the rollups keep them) and (unless `--no-hours`) one year of `point_hour` rows (flow + COD
+per point and hour) in SQL, then
 
 1. times the region-year report of the city (`build_report`: year and 12 months, nested
    regions, all plants and enterprise points) and writing it as HTML, XLSX and CSV (median of
@@ -39,6 +40,7 @@ from tests.fixtures.services import PgCluster
 from wqmon.balance.job import RollupMaintainer
 from wqmon.balance.report import build_report, to_csv, to_html
 from wqmon.balance.report.tabular import write_xlsx
+from wqmon.balance.store import refresh_months
 from wqmon.model import Reading
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
@@ -136,6 +138,10 @@ def fill(url: str, year: int, hours: bool) -> dict[str, float]:
         conn.execute(FILL_DAYS, {"start": start, "end": end})
         conn.commit()
         figures["fill_point_day_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        refresh_months(conn, start, end)  # what the rollups do as they store days
+        conn.commit()
+        figures["fill_point_month_s"] = time.perf_counter() - t0
         if hours:
             t0 = time.perf_counter()
             lo = datetime(year, 1, 1, tzinfo=UTC)
@@ -144,7 +150,7 @@ def fill(url: str, year: int, hours: bool) -> dict[str, float]:
             figures["fill_point_hour_s"] = time.perf_counter() - t0
         conn.execute("ANALYZE")
         conn.commit()
-        for table in ("point_day", "point_hour"):
+        for table in ("point_day", "point_month", "point_hour"):
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
             figures[f"{table}_rows"] = float(row[0]) if row else 0.0
     return figures

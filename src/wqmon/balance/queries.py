@@ -26,10 +26,13 @@ from wqmon.balance.regions import (
 from wqmon.balance.registry_view import PointRef, RegionRef, Registry, SiteRef, load_registry
 from wqmon.balance.store import Conn
 from wqmon.balance.sums import (
+    NO_SUMS,
     Period,
+    PerPeriod,
     PlantSums,
     Sums,
     coarsen,
+    coarsen_counts,
     expected_hours,
     low_conc_days,
     periods,
@@ -61,93 +64,92 @@ class RegionPeriod:
 
 
 @dataclass(frozen=True, slots=True)
+class _Plant:
+    """A plant of the scope with its inlet and outlet point ids (looked up once, not per
+    period)."""
+
+    site: SiteRef
+    inlets: tuple[int, ...]
+    outlets: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Scope:
     """The sites of a region subtree and the points whose sums are needed."""
 
-    plants: list[SiteRef]
+    plants: list[_Plant]
     enterprises: list[tuple[SiteRef, PointRef]]
 
     @property
     def point_ids(self) -> list[int]:
-        ids = [p.id for s in self.plants for p in s.points if p.role in ("inlet", "outlet")]
+        ids = [i for p in self.plants for i in (*p.inlets, *p.outlets)]
         return ids + [p.id for _, p in self.enterprises]
 
     @property
-    def inlet_ids(self) -> list[int]:
-        return [p.id for s in self.plants for p in s.points_with("inlet")]
+    def multi_inlet_ids(self) -> list[int]:
+        """Inlets of the plants with several: their days are judged on the inlets' sum."""
+        return [i for p in self.plants if len(p.inlets) > 1 for i in p.inlets]
 
 
 def _scope(sites: Sequence[SiteRef]) -> _Scope:
-    plants = [s for s in sites if s.kind == "wwtp"]
+    plants = [_Plant(s, _ids(s, "inlet"), _ids(s, "outlet")) for s in sites if s.kind == "wwtp"]
     enterprises = [(s, p) for s in sites if s.kind == "enterprise" for p in s.sewer_points]
     return _Scope(plants, enterprises)
 
 
+def _ids(site: SiteRef, role: str) -> tuple[int, ...]:
+    return tuple(p.id for p in site.points_with(role))
+
+
 @dataclass(frozen=True, slots=True)
 class _Fetched:
-    """The period sums of a scope: per (period, point), and per (period, site) for plants with
-    several inlet points (whose days are judged on the sum of their inlets)."""
+    """The period sums of a scope: per period and point, and per period and site for plants
+    with several inlet points (whose days are judged on the sum of their inlets)."""
 
-    points: dict[tuple[Period, int], Sums]
-    multi_inlet: dict[tuple[Period, int], tuple[int, int]]
+    points: PerPeriod[Sums]
+    multi_inlet: PerPeriod[tuple[int, int]]
 
     def coarsen(self, whole: Period) -> _Fetched:
-        return _Fetched(
-            coarsen(self.points, whole, lambda a, b: a + b),
-            coarsen(self.multi_inlet, whole, lambda a, b: (a[0] + b[0], a[1] + b[1])),
-        )
+        return _Fetched(coarsen(self.points, whole), coarsen_counts(self.multi_inlet, whole))
 
 
 def _fetch(
     conn: Conn, scope: _Scope, bounds: Sequence[Period], granularity: Granularity | None
 ) -> _Fetched:
-    multi = [
-        p.id
-        for s in scope.plants
-        if len(s.points_with("inlet")) > 1
-        for p in s.points_with("inlet")
-    ]
     return _Fetched(
         point_sums(conn, scope.point_ids, bounds, granularity),
-        low_conc_days(conn, multi, bounds, granularity),
+        low_conc_days(conn, scope.multi_inlet_ids, bounds, granularity),
     )
 
 
-def _totals(
-    fetched: _Fetched, period: Period, points: Sequence[PointRef], hours: float
-) -> PointTotals:
+def _totals(sums: dict[int, Sums], ids: Sequence[int], hours: float) -> PointTotals:
     """Sum of the points' period totals; every point expects `hours` (hot: plain floats)."""
     vol = load = lvol = fh = lh = 0.0
-    for point in points:
-        found = fetched.points.get((period, point.id))
-        if found is not None:
-            t = found.totals
-            vol, load, lvol = vol + t.volume_m3, load + t.load_kg, lvol + t.load_volume_m3
-            fh, lh = fh + t.flow_hours, lh + t.load_hours
-    return PointTotals(vol, load, lvol, fh, lh, hours * len(points))
+    for pid in ids:
+        s = sums.get(pid)
+        if s is not None:
+            vol, load, lvol = vol + s.volume_m3, load + s.load_kg, lvol + s.load_volume_m3
+            fh, lh = fh + s.flow_hours, lh + s.load_hours
+    return PointTotals(vol, load, lvol, fh, lh, hours * len(ids))
 
 
-def _get(fetched: _Fetched, period: Period, point_id: int) -> Sums:
-    return fetched.points.get((period, point_id)) or Sums(PointTotals())
-
-
-def _plant_account(fetched: _Fetched, period: Period, site: SiteRef) -> PlantAccount:
-    hours = expected_hours(period, site.tz)
-    inlets = site.points_with("inlet")
-    if len(inlets) == 1:
-        one = _get(fetched, period, inlets[0].id)
+def _plant_account(fetched: _Fetched, period: Period, plant: _Plant) -> PlantAccount:
+    hours = expected_hours(period, plant.site.tz)
+    sums = fetched.points.get(period, {})
+    if len(plant.inlets) == 1:
+        one = sums.get(plant.inlets[0], NO_SUMS)
         low, evaluated = one.low_days, one.evaluated_days
     else:
-        low, evaluated = fetched.multi_inlet.get((period, site.id), (0, 0))
-    sums = PlantSums(
-        site,
+        low, evaluated = fetched.multi_inlet.get(period, {}).get(plant.site.id, (0, 0))
+    plant_sums = PlantSums(
+        plant.site,
         period,
-        _totals(fetched, period, inlets, hours),
-        _totals(fetched, period, site.points_with("outlet"), hours),
+        _totals(sums, plant.inlets, hours),
+        _totals(sums, plant.outlets, hours),
         low,
         evaluated,
     )
-    return plant_account_from_sums(sums)
+    return plant_account_from_sums(plant_sums)
 
 
 def _region_period(
@@ -157,14 +159,11 @@ def _region_period(
     fetched: _Fetched,
     settings: RegionSettings,
 ) -> RegionPeriod:
-    plants = {s.code: _plant_account(fetched, period, s) for s in scope.plants}
+    plants = {p.site.code: _plant_account(fetched, period, p) for p in scope.plants}
+    sums = fetched.points.get(period, {})
     ents = {
         p.id: EnterprisePoint(
-            s.code,
-            s.name,
-            s.region,
-            p.code,
-            _totals(fetched, period, [p], expected_hours(period, s.tz)),
+            s.code, s.name, s.region, p.code, _totals(sums, [p.id], expected_hours(period, s.tz))
         )
         for s, p in scope.enterprises
     }
@@ -289,8 +288,10 @@ def plant_balance(
     if granularity == "hour":
         return head | {"periods": _plant_hours(conn, ref, start, end)}
     bounds = periods(start, end, Granularity(granularity))
-    fetched = _fetch(conn, _scope([ref]), bounds, Granularity(granularity))
-    return head | {"periods": [jsonable(_plant_account(fetched, b, ref)) for b in bounds]}
+    scope = _scope([ref])
+    fetched = _fetch(conn, scope, bounds, Granularity(granularity))
+    accounts = [_plant_account(fetched, b, p) for b in bounds for p in scope.plants]
+    return head | {"periods": [jsonable(a) for a in accounts]}
 
 
 @dataclass(slots=True)

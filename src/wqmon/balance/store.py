@@ -3,9 +3,10 @@
 `recompute(conn, point, start, end)` is the one operation the maintainer and `wqmon balance
 rebuild` share: read one point's readings and logger records for [start, end) with lookback,
 roll them up with the pure `rollup_point`, replace that range of `point_hour`, then recompute
-the local days it touches into `point_day`. Replacing (delete + insert) rather than upserting
-also removes rows whose data has gone. Hours nobody reported (no sample, no coverage) are not
-stored: a missing row reads as zero, which is what the sums need.
+the local days it touches into `point_day` and their calendar months into `point_month`.
+Replacing (delete + insert) rather than upserting also removes rows whose data has gone. Hours
+nobody reported (no sample, no coverage) are not stored: a missing row reads as zero, which is
+what the sums need.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from wqmon.balance.accounts import PointTotals, daily_totals, day_bounds
+from wqmon.balance.accounts import LOW_INLET_COD_MG_L, PointTotals, daily_totals, day_bounds
 from wqmon.balance.records import (
     DEFAULT_SETTINGS,
     FLOW,
@@ -41,6 +42,22 @@ HOUR_COLUMNS = (
 DAY_COLUMNS = (
     "point_id, parameter, day, volume_m3, load_kg, load_volume_m3, flow_hours, load_hours, "
     "expected_hours"
+)
+
+# A day counts for the low-concentration rule when it has inlet load volume and load hours above
+# `cov` × its expected hours, and is low when its flow-weighted concentration is below `thr`.
+# `point_month` keeps these counts at the policy's defaults (MONTH_RULE); the readers use the
+# same expressions on `point_day` for any other rule, so both paths count alike.
+JUDGED_DAY = "load_volume_m3 > 0 AND load_hours > %(cov)s * expected_hours"
+LOW_DAY = f"{JUDGED_DAY} AND load_kg * 1000 < %(thr)s * load_volume_m3"
+MONTH_RULE = {"thr": LOW_INLET_COD_MG_L, "cov": 0.0}
+_MONTH_FILL = (
+    "INSERT INTO point_month (point_id, parameter, month, volume_m3, load_kg, load_volume_m3, "
+    "flow_hours, load_hours, low_days, evaluated_days) "
+    "SELECT point_id, parameter, date_trunc('month', day::timestamp)::date, sum(volume_m3), "
+    "sum(load_kg), sum(load_volume_m3), sum(flow_hours), sum(load_hours), "
+    f"count(*) FILTER (WHERE {LOW_DAY}), count(*) FILTER (WHERE {JUDGED_DAY}) FROM point_day "
+    "WHERE day >= %(lo)s AND day < %(hi)s{points} GROUP BY 1, 2, 3"  # {points}: str.format
 )
 
 
@@ -223,7 +240,27 @@ def refresh_days(conn: Conn, point: PointChannels, first: date, end: date) -> in
                     continue  # a day nobody reported: the readers count it as missing
                 copy.write_row((point.point_id, code, day, *_day_values(t)))
                 written += 1
+    refresh_months(conn, first, end, [point.point_id])
     return written
+
+
+def refresh_months(
+    conn: Conn, first: date, end: date, point_ids: Sequence[int] | None = None
+) -> None:
+    """Recompute `point_month` for the calendar months the local days [first, end) touch.
+
+    Whole months are summed again from `point_day` (the points given, or all), so the caller
+    must have stored those days first; a month left without day rows loses its row.
+    """
+    if end <= first:
+        return
+    lo = first.replace(day=1)
+    last = end - timedelta(days=1)
+    hi = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    args: dict[str, object] = MONTH_RULE | {"lo": lo, "hi": hi, "ids": point_ids}
+    points = "" if point_ids is None else " AND point_id = ANY(%(ids)s)"
+    conn.execute(f"DELETE FROM point_month WHERE month >= %(lo)s AND month < %(hi)s{points}", args)
+    conn.execute(_MONTH_FILL.format(points=points), args)
 
 
 def _empty(t: PointTotals) -> bool:

@@ -9,10 +9,11 @@ gives the same result as `accounts.plant_account` over the same days (a tested p
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from wqmon.balance.accounts import (
@@ -25,20 +26,21 @@ from wqmon.balance.accounts import (
 )
 from wqmon.balance.records import COD, HOUR
 from wqmon.balance.registry_view import SiteRef
-from wqmon.balance.store import Conn
+from wqmon.balance.store import JUDGED_DAY, LOW_DAY, MONTH_RULE, Conn
 
 Period = tuple[date, date]
-K = TypeVar("K")
 V = TypeVar("V")
 
-_KEY = {
-    None: "%(start)s::date",
-    Granularity.DAY: "pd.day",
+
+def _key(granularity: Granularity | None, column: str) -> str:
+    """SQL for the calendar start of a row's period (None: the whole range, keyed by start)."""
+    if granularity is None:
+        return "%(start)s::date"
+    if granularity is Granularity.DAY:
+        return column
     # Truncating a timestamp without time zone: the date's own calendar, and far cheaper than
     # the implicit cast to timestamptz.
-    Granularity.MONTH: "date_trunc('month', pd.day::timestamp)::date",
-    Granularity.YEAR: "date_trunc('year', pd.day::timestamp)::date",
-}
+    return f"date_trunc('{granularity.value}', {column}::timestamp)::date"
 
 
 def periods(start: date, end: date, granularity: Granularity | None) -> list[Period]:
@@ -57,24 +59,51 @@ def expected_hours(period: Period, tz: ZoneInfo) -> float:
     return (day_bounds(period[1], tz)[0] - day_bounds(period[0], tz)[0]) / HOUR
 
 
-@dataclass(frozen=True, slots=True)
-class Sums:
+class Sums(NamedTuple):
     """A point's sums over a period, with its own low-concentration and evaluated day counts.
 
-    The day counts are what a plant with a single inlet point needs; plants with several inlet
-    points judge a day on the sum of their inlets (`low_conc_days`).
+    A plain tuple (not `PointTotals`): a region-year reads thousands and only adds them up.
+    Expected hours are the caller's (they depend on the period, not on the rows). The day
+    counts are what a plant with a single inlet point needs; plants with several inlet points
+    judge a day on the sum of their inlets (`low_conc_days`).
     """
 
-    totals: PointTotals
+    volume_m3: float = 0.0
+    load_kg: float = 0.0
+    load_volume_m3: float = 0.0
+    flow_hours: float = 0.0
+    load_hours: float = 0.0
     low_days: int = 0
     evaluated_days: int = 0
 
-    def __add__(self, other: Sums) -> Sums:
-        return Sums(
-            self.totals + other.totals,
-            self.low_days + other.low_days,
-            self.evaluated_days + other.evaluated_days,
-        )
+
+NO_SUMS = Sums()
+PerPeriod = dict[Period, dict[int, V]]  # period → id (point or site) → value
+
+# A hash join on the id list: `= ANY(array)` would scan the array for every row.
+_DAY_SUMS = (
+    "SELECT {key} AS key, pd.point_id, sum(volume_m3), sum(load_kg), sum(load_volume_m3), "
+    f"sum(flow_hours), sum(load_hours), count(*) FILTER (WHERE {LOW_DAY}), "
+    f"count(*) FILTER (WHERE {JUDGED_DAY}) FROM point_day pd "
+    "JOIN unnest(%(ids)s::int[]) AS ids(id) ON ids.id = pd.point_id "
+    "WHERE pd.parameter = %(parameter)s AND pd.day >= %(start)s AND pd.day < %(end)s "
+    "GROUP BY 1, 2"
+)
+_MONTH_SUMS = (
+    "SELECT {key} AS key, pm.point_id, sum(volume_m3), sum(load_kg), sum(load_volume_m3), "
+    "sum(flow_hours), sum(load_hours), sum(low_days), sum(evaluated_days) FROM point_month pm "
+    "JOIN unnest(%(ids)s::int[]) AS ids(id) ON ids.id = pm.point_id "
+    "WHERE pm.parameter = %(parameter)s AND pm.month >= %(start)s AND pm.month < %(end)s "
+    "GROUP BY 1, 2"
+)
+
+
+def _from_months(
+    granularity: Granularity | None, start: date, end: date, rule: dict[str, float]
+) -> bool:
+    """Whether `point_month` answers: whole calendar months, counted by its rule."""
+    whole = start.day == 1 and end.day == 1
+    return granularity is not Granularity.DAY and whole and rule == MONTH_RULE
 
 
 def point_sums(
@@ -86,44 +115,52 @@ def point_sums(
     parameter: str = COD,
     threshold_mg_l: float = LOW_INLET_COD_MG_L,
     min_day_coverage: float = 0.0,
-) -> dict[tuple[Period, int], Sums]:
-    """Per (period, point): sums of `point_day` (expected hours left 0 for the caller)."""
+) -> PerPeriod[Sums]:
+    """Per period and point: the sums of its `point_day` rows (periods without rows absent).
+
+    Whole calendar months at the default rule are read from `point_month` (12 rows per point
+    and year instead of 365); anything else (days, clipped months, another threshold) from
+    `point_day`. Both give the same sums (`point_month` is `point_day` summed per month).
+    """
     if not point_ids or not bounds:
         return {}
-    judged = "load_volume_m3 > 0 AND load_hours > %(cov)s * expected_hours"
-    sql = (
-        f"SELECT {_KEY[granularity]} AS key, pd.point_id, sum(volume_m3), sum(load_kg), "
-        "sum(load_volume_m3), sum(flow_hours), sum(load_hours), "
-        f"count(*) FILTER (WHERE {judged} AND load_kg * 1000 < %(thr)s * load_volume_m3), "
-        f"count(*) FILTER (WHERE {judged}) FROM point_day pd "
-        # A hash join on the id list: `= ANY(array)` would scan the array for every row.
-        "JOIN unnest(%(ids)s::int[]) AS ids(id) ON ids.id = pd.point_id "
-        "WHERE pd.parameter = %(parameter)s "
-        "AND pd.day >= %(start)s AND pd.day < %(end)s GROUP BY 1, 2"
-    )
-    args: dict[str, object] = {"ids": list(point_ids), "parameter": parameter}
-    args |= {"start": bounds[0][0], "end": bounds[-1][1]}
-    args |= {"cov": min_day_coverage, "thr": threshold_mg_l}
-    result: dict[tuple[Period, int], Sums] = {}
-    period_of: dict[date, Period] = {}  # a handful of distinct keys, thousands of rows
-    for key, pid, vol, load, lvol, fh, lh, low, evaluated in conn.execute(sql, args):
-        totals = PointTotals(vol, load, lvol, fh, lh, 0.0)
-        period = period_of.get(key)
-        if period is None:
-            period = period_of[key] = _period_of(key, bounds)
-        result[(period, pid)] = Sums(totals, int(low), int(evaluated))
-    return result
+    start, end = bounds[0][0], bounds[-1][1]
+    rule = {"thr": threshold_mg_l, "cov": min_day_coverage}
+    monthly = _from_months(granularity, start, end, rule)
+    sql = _MONTH_SUMS if monthly else _DAY_SUMS
+    sql = sql.format(key=_key(granularity, "pm.month" if monthly else "pd.day"))
+    args = rule | {"ids": list(point_ids), "parameter": parameter, "start": start, "end": end}
+    result: dict[date, dict[int, Sums]] = {}
+    # Thousands of rows of floats: binary is cheaper to load than text, and fetchall() than
+    # iterating the cursor row by row.
+    with conn.cursor(binary=True) as cur:
+        rows = cur.execute(sql, args).fetchall()
+    for key, pid, *sums in rows:
+        per_point = result.get(key)
+        if per_point is None:  # a handful of distinct keys, thousands of rows
+            per_point = result[key] = {}
+        per_point[pid] = Sums(*sums)
+    return {_period_of(key, bounds): per_point for key, per_point in result.items()}
 
 
-def coarsen(
-    sums: dict[tuple[Period, K], V], whole: Period, add: Callable[[V, V], V]
-) -> dict[tuple[Period, K], V]:
-    """Add the entries of several periods into one period (months into their year)."""
-    result: dict[tuple[Period, K], V] = {}
-    for (_, key), value in sums.items():
-        prior = result.get((whole, key))
-        result[(whole, key)] = value if prior is None else add(prior, value)
-    return result
+def coarsen(sums: PerPeriod[Sums], whole: Period) -> PerPeriod[Sums]:
+    """Add several periods' sums into one period (months into their year), point by point."""
+    result: dict[int, Sums] = {}
+    for per_point in sums.values():
+        for pid, s in per_point.items():
+            prior = result.get(pid)
+            result[pid] = s if prior is None else Sums._make(map(operator.add, prior, s))
+    return {whole: result}
+
+
+def coarsen_counts(counts: PerPeriod[tuple[int, int]], whole: Period) -> PerPeriod[tuple[int, int]]:
+    """Add several periods' (low, evaluated) day counts into one period, site by site."""
+    result: dict[int, tuple[int, int]] = {}
+    for per_site in counts.values():
+        for sid, (low, evaluated) in per_site.items():
+            prior_low, prior_evaluated = result.get(sid, (0, 0))
+            result[sid] = (prior_low + low, prior_evaluated + evaluated)
+    return {whole: result}
 
 
 def low_conc_days(
@@ -135,8 +172,8 @@ def low_conc_days(
     parameter: str = COD,
     threshold_mg_l: float = LOW_INLET_COD_MG_L,
     min_day_coverage: float = 0.0,
-) -> dict[tuple[Period, int], tuple[int, int]]:
-    """Per (period, site id): (low-concentration days, evaluated days) of the inlets' days.
+) -> PerPeriod[tuple[int, int]]:
+    """Per period and site id: (low-concentration days, evaluated days) of the inlets' days.
 
     A site-day's inlet totals sum its inlet points; a point missing that day counts 24 h in
     the coverage denominator, as in `accounts.plant_account`.
@@ -150,7 +187,7 @@ def low_conc_days(
         "sum(pd.load_hours) AS lh, sum(pd.expected_hours) + 24 * (max(inl.n) - count(*)) AS eh "
         "FROM point_day pd JOIN inl ON inl.id = pd.point_id WHERE pd.parameter = %(parameter)s "
         "AND pd.day >= %(start)s AND pd.day < %(end)s GROUP BY 1, 2) "
-        f"SELECT {_KEY[granularity].replace('pd.', 'd.')} AS key, d.site_id, "
+        f"SELECT {_key(granularity, 'd.day')} AS key, d.site_id, "
         "count(*) FILTER (WHERE lv > 0 AND lh > %(cov)s * eh AND ld * 1000 < %(thr)s * lv), "
         "count(*) FILTER (WHERE lv > 0 AND lh > %(cov)s * eh) FROM d GROUP BY 1, 2"
     )
@@ -160,10 +197,10 @@ def low_conc_days(
         "cov": min_day_coverage,
     }
     args |= {"start": bounds[0][0], "end": bounds[-1][1], "thr": threshold_mg_l}
-    return {
-        (_period_of(key, bounds), sid): (int(low), int(evaluated))
-        for key, sid, low, evaluated in conn.execute(sql, args)
-    }
+    result: PerPeriod[tuple[int, int]] = {}
+    for key, sid, low, evaluated in conn.execute(sql, args):
+        result.setdefault(_period_of(key, bounds), {})[sid] = (int(low), int(evaluated))
+    return result
 
 
 @dataclass(frozen=True, slots=True)
