@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import psycopg
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.fixtures.alarms import ingest_with_alarms
@@ -67,6 +68,7 @@ class Result:
     missed: int  # probes with no event within 10 s
     engine_dropped: int
     engine_lag_readings: int  # put but not yet evaluated at the end
+    engine_readings_per_s: float  # readings the engine evaluated per second of the run
     started_at: str
 
 
@@ -131,7 +133,7 @@ async def _probe(
                 break  # the line iterator is spent after the cancellation
             else:
                 latencies.append(time.perf_counter() - started)
-            good = replace(bad, ts=ts + timedelta(minutes=1), value=15.0)
+            good = msgspec.structs.replace(bad, ts=ts + timedelta(minutes=1), value=15.0)
             await ingest.pipeline.put(Envelope("bench", "probe", [good]))
             await asyncio.sleep(0.2)
     return latencies
@@ -168,7 +170,8 @@ async def run(rate: float, probes: int) -> Result:
             put = await load
             seconds = time.perf_counter() - began
             dropped = ingest.engine.stats.dropped
-            lag = put - ingest.engine.stats.readings - dropped
+            evaluated = ingest.engine.stats.readings
+            lag = put - evaluated - dropped
         ms = sorted(x * 1000 for x in latencies)
         return Result(
             rate_target=rate,
@@ -182,6 +185,7 @@ async def run(rate: float, probes: int) -> Result:
             missed=sum(1 for x in ms if x == float("inf")),
             engine_dropped=dropped,
             engine_lag_readings=lag,
+            engine_readings_per_s=round(evaluated / seconds),
             started_at=started_at,
         )
     finally:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import psycopg
 
 from tests.fixtures.alarms import ingest_with_alarms, series
@@ -83,7 +83,7 @@ async def test_no_data_by_clock_and_instrument_state(registry_db_url: str) -> No
     async with ingest_with_alarms(registry_db_url) as ingest:
         # ENT-01 outfall flow reported with flag D (fault) for 35 min.
         raws = series("ENT-01", "outfall", "flow", T0, [10.0] * 8, 5)
-        await ingest.put([replace(r, flag="D") for r in raws])
+        await ingest.put([msgspec.structs.replace(r, flag="D") for r in raws])
         engine: AlarmEngine = ingest.engine
         events = await engine.tick(T0 + timedelta(minutes=35 + 31))
     rules = {(r[0], r[1]) for r in _alarms(registry_db_url)}

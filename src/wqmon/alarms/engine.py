@@ -2,31 +2,37 @@
 
     pipeline commit ──on_commit (put_nowait; full: drop + count)──▶ Queue[list[Reading]]
         ──run()──▶ live rules per reading ──▶ trackers ──▶ apply_changes (one transaction, NOTIFY)
+                   └─ note the points' data time ──▶ HourBook ──hour task──▶ aggregate rules
     clock ──run_clock()──▶ no-data per channel, hours that ended, re-notify due alarms
                                                               └──▶ event listeners (webhooks)
 
-Both loops take one lock, so the trackers change in one order. At start the open alarms are
-read back into trackers, and each channel's newest reading time into its state: a restart
-neither duplicates an open alarm (the partial unique index would refuse it anyway) nor forgets
-a silence that began before it.
+Two paths, each in order: the live path (batches and the clock's no-data rule, one lock, one
+connection) and the hour path (ended hours, its own lock and connection). Their rules are
+disjoint, so every (rule, target) tracker is changed by one path only, in time order; an hour's
+database reads and integration never delay a live alarm. At start the open alarms are read back
+into trackers, and each channel's newest reading time into its state: a restart neither
+duplicates an open alarm (the partial unique index would refuse it anyway) nor forgets a
+silence that began before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import psycopg
 
-from wqmon.alarms.aggregate import flow_weighted_means
-from wqmon.alarms.channels import AlarmRegistry, PointSpec, last_times, load_registry
+from wqmon.alarms.channels import AlarmRegistry, last_times, load_registry
 from wqmon.alarms.config import AlarmConfig, Rule
+from wqmon.alarms.hours import HourBook, PointKey, hour_findings
 from wqmon.alarms.lifecycle import Tracker, Transition, Verdict
-from wqmon.alarms.rules import COD, ChannelState, Finding, hour_exceedance, low_influent
+from wqmon.alarms.rules import LIVE_RULES, ChannelSpec, ChannelState, Finding
 from wqmon.alarms.rules import on_clock as no_data
 from wqmon.alarms.rules import on_reading as live_rules
 from wqmon.alarms.store import AlarmEvent, Change, apply_changes, open_alarms, renotify_due
@@ -35,19 +41,14 @@ from wqmon.settings import libpq_url
 
 log = logging.getLogger(__name__)
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-MAX_CATCHUP_HOURS = 6  # a backfill evaluates at most this many past hours of a point at once
 EventListener = Callable[[AlarmEvent], None]
+Conn = psycopg.AsyncConnection[Any]
 _RULES = frozenset(r.value for r in Rule)
+_BY_TIME = itemgetter(1)  # Reading.ts
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def floor_hour(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class EngineStats:
     dropped: int = 0  # readings in batches dropped because the queue was full
     events: int = 0
     store_errors: int = 0
+    hours: int = 0  # point-hours evaluated by the aggregate rules
 
 
 class AlarmEngine:
@@ -83,12 +85,14 @@ class AlarmEngine:
         self.registry = AlarmRegistry({}, {})
         self.states: dict[int, ChannelState] = {}
         self.trackers: dict[tuple[Rule, str], Tracker] = {}
+        self.hours = HourBook(self.config.hour_grace)
         self._queue: asyncio.Queue[list[Reading]] = asyncio.Queue(queue_size)
         self._listeners: list[EventListener] = []
-        self._evaluated: dict[tuple[str, str], datetime] = {}  # hours evaluated up to here
-        self._point_last: dict[tuple[str, str], datetime] = {}
-        self._lock = asyncio.Lock()
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()  # the live path: batches and no-data, on `_conn`
+        self._hours_lock = asyncio.Lock()  # the hour path, on `_hours_conn`
+        self._hours_wake = asyncio.Event()
+        self._conn: Conn | None = None
+        self._hours_conn: Conn | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -105,12 +109,20 @@ class AlarmEngine:
         """Call `listener(event)` for every event this engine stores (webhooks, benchmarks)."""
         self._listeners.append(listener)
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+    async def _connection(self) -> Conn:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self.database_url, autocommit=True, connect_timeout=5
-            )
+            self._conn = await self._connect()
         return self._conn
+
+    async def _hours_connection(self) -> Conn:
+        if self._hours_conn is None or self._hours_conn.closed:
+            self._hours_conn = await self._connect()
+        return self._hours_conn
+
+    async def _connect(self) -> Conn:
+        return await psycopg.AsyncConnection.connect(
+            self.database_url, autocommit=True, connect_timeout=5
+        )
 
     async def start(self) -> None:
         """Load the registry, the open alarms and each channel's last reading time."""
@@ -118,17 +130,26 @@ class AlarmEngine:
         self.registry = await load_registry(conn, self.config)
         now = self.clock()
         last = await last_times(conn)
-        for cid in self.registry.channels:
-            # A channel that never reported is silent since the engine started.
-            self.states[cid] = ChannelState(last_ts=last.get(cid), watched_since=now)
         for alarm_id, rule, target in await open_alarms(conn):
             if rule in _RULES:
                 self.trackers[(Rule(rule), target)] = Tracker(alarm_id=alarm_id, is_open=True)
+        for cid, spec in self.registry.channels.items():
+            # A channel that never reported is silent since the engine started.
+            self.states[cid] = self._new_state(spec, last_ts=last.get(cid), watched_since=now)
         self.ready.set()
 
+    def _new_state(
+        self, spec: ChannelSpec, *, last_ts: datetime | None = None, watched_since: datetime | None
+    ) -> ChannelState:
+        """A channel's live state, knowing which of its live rules have a tracker (open alarms
+        read back at start, or a channel that reappeared with a reload)."""
+        tracked = {rule for rule in LIVE_RULES if (rule, spec.target) in self.trackers}
+        return ChannelState(last_ts=last_ts, watched_since=watched_since, tracked=tracked)
+
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
+        for conn in (self._conn, self._hours_conn):
+            if conn is not None:
+                await conn.close()
 
     async def reload(self) -> None:
         conn = await self._connection()
@@ -139,7 +160,8 @@ class AlarmEngine:
     # -- loops ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Start, then consume committed batches until cancelled."""
+        """Start, then consume committed batches (and evaluate ended hours) until cancelled."""
+        hours = asyncio.create_task(self._run_hours(), name="alarms:hours")
         try:
             if not self.ready.is_set():
                 await self.start()
@@ -152,7 +174,20 @@ class AlarmEngine:
                 finally:
                     self._queue.task_done()
         finally:
+            hours.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hours
             await self.close()
+
+    async def _run_hours(self) -> None:
+        await self.ready.wait()
+        while True:
+            await self._hours_wake.wait()
+            self._hours_wake.clear()
+            try:
+                await self.evaluate_hours()
+            except Exception:
+                log.exception("alarm engine: hour evaluation failed")
 
     async def run_clock(self) -> None:
         """The time-based rules every `tick_s`; the registry every `reload_s`."""
@@ -169,33 +204,55 @@ class AlarmEngine:
                 log.exception("alarm engine: clock tick failed")
 
     async def drain(self) -> None:
-        """Wait until every queued batch has been evaluated (tests, shutdown)."""
+        """Wait until every queued batch and the hours it ended were evaluated (tests, stop)."""
         await self._queue.join()
+        await self.evaluate_hours()
 
     # -- evaluation -----------------------------------------------------------------------------
 
     async def process(self, readings: list[Reading]) -> list[AlarmEvent]:
-        """Evaluate one committed batch; returns the events it stored."""
+        """Evaluate one committed batch with the live rules; returns the events it stored.
+
+        The hours the batch ended are only noted here; the hour task evaluates them.
+        """
         async with self._lock:
             self.stats.batches += 1
             self.stats.readings += len(readings)
-            changes: list[Change] = []
-            touched: dict[tuple[str, str], datetime] = {}
-            for reading in sorted(readings, key=lambda r: r.ts):
-                spec = self.registry.channels.get(reading.channel_id)
-                if spec is None:
-                    continue  # a channel added since the last reload
-                state = self.states.setdefault(spec.id, ChannelState())
-                for finding in live_rules(spec, state, reading, self.config):
-                    self._observe(finding, changes)
-                key = (spec.site, spec.point)
-                if reading.ts > touched.get(key, reading.ts - HOUR):
-                    touched[key] = reading.ts
-            for key, newest in touched.items():
-                if newest > self._point_last.get(key, newest - HOUR):
-                    self._point_last[key] = newest
-                await self._evaluate_hours(key, newest - self.config.hour_grace, changes)
-            return await self._store(changes)
+            changes = self._evaluate_live(readings)
+            events = await self._store(changes, self._connection)
+        if self.hours.due:
+            self._hours_wake.set()
+        return events
+
+    def _evaluate_live(self, readings: list[Reading]) -> list[Change]:
+        """The live rules over a batch in time order; notes each point's newest data time.
+
+        The hot path (every committed reading passes here): no allocation per reading beyond
+        the rules' own, and the points are noted once per batch, not once per reading.
+        """
+        changes: list[Change] = []
+        channels, states, config = self.registry.channels, self.states, self.config
+        newest: dict[int, datetime] = {}
+        for reading in sorted(readings, key=_BY_TIME):
+            cid = reading.channel_id
+            spec = channels.get(cid)
+            if spec is None:
+                continue  # a channel added since the last reload
+            state = states.get(cid)
+            if state is None:
+                state = states[cid] = self._new_state(spec, watched_since=None)
+            for finding in live_rules(spec, state, reading, config):
+                self._observe(finding, changes)
+            newest[cid] = reading.ts  # sorted: the last one is the newest
+        points: dict[PointKey, datetime] = {}
+        for cid, ts in newest.items():
+            spec = channels[cid]
+            key = (spec.site, spec.point)
+            if ts > points.get(key, ts - timedelta(hours=1)):
+                points[key] = ts
+        for key, ts in points.items():
+            self.hours.note(key, ts)
+        return changes
 
     async def tick(self, now: datetime | None = None) -> list[AlarmEvent]:
         """Clock-driven rules: no data, hours ended without newer data, re-notification."""
@@ -203,119 +260,92 @@ class AlarmEngine:
         async with self._lock:
             changes: list[Change] = []
             for cid, spec in self.registry.channels.items():
-                finding = no_data(
-                    spec, self.states.setdefault(cid, ChannelState(watched_since=now)), now
-                )
+                state = self.states.get(cid)
+                if state is None:
+                    state = self.states[cid] = self._new_state(spec, watched_since=now)
+                finding = no_data(spec, state, now)
                 if finding is not None:
                     self._observe(finding, changes)
-            for key, last in self._point_last.items():
-                upto = min(now - self.config.hour_grace, floor_hour(last) + HOUR)
-                await self._evaluate_hours(key, upto, changes)
-            events = await self._store(changes)
+            events = await self._store(changes, self._connection)
+        self.hours.note_clock(now)
+        events += await self.evaluate_hours()
+        async with self._lock:
             conn = await self._connection()
             renotified = await renotify_due(conn, now, self.config.renotify)
             self._publish(renotified)
-            return events + renotified
+        return events + renotified
+
+    async def evaluate_hours(self) -> list[AlarmEvent]:
+        """Evaluate every due hour with the aggregate rules; returns the events stored."""
+        async with self._hours_lock:
+            changes: list[Change] = []
+            for key, hours in self.hours.take():
+                point = self.registry.points.get(key)
+                if point is None:
+                    continue
+                for hour in hours:
+                    conn = await self._hours_connection()
+                    for finding in await hour_findings(conn, point, hour, self.config):
+                        self._observe(finding, changes)
+                    self.stats.hours += 1
+            return await self._store(changes, self._hours_connection)
 
     def _observe(self, finding: Finding, changes: list[Change]) -> None:
-        tracker = self.trackers.get((finding.rule, finding.target))
+        """Feed a finding to its tracker; a tracker exists only while it remembers something.
+
+        Only RAISE starts a tracker (CLEAR or HOLD on a normal, idle one changes nothing), and a
+        tracker back to normal and idle is dropped, so the live rules can skip the CLEAR
+        findings of untracked rules (`ChannelState.tracked`): the common case stays cheap.
+        """
+        key = (finding.rule, finding.target)
+        tracker = self.trackers.get(key)
         if tracker is None:
-            if finding.verdict is Verdict.CLEAR:
-                return  # the common case: normal and staying normal, nothing to remember
-            tracker = self.trackers[(finding.rule, finding.target)] = Tracker()
+            if finding.verdict is not Verdict.RAISE:
+                return
+            tracker = self.trackers[key] = Tracker()
+            self._track(finding, add=True)
         policy = self._policies[finding.rule]
         transition = tracker.observe(finding.verdict, finding.at, policy)
         if transition is Transition.RAISED:
             changes.append(Change(finding, True, policy.severity.value))
         elif transition is Transition.CLEARED:
             changes.append(Change(finding, False, policy.severity.value))
+        if not tracker.is_open and tracker.pending_since is None:
+            del self.trackers[key]
+            self._track(finding, add=False)
 
-    async def _evaluate_hours(
-        self, key: tuple[str, str], upto: datetime, changes: list[Change]
-    ) -> None:
-        """Evaluate the point's hours that ended by `upto` and were not evaluated yet."""
-        end = floor_hour(upto)
-        done = self._evaluated.get(key)
-        if done is None or end <= done:
-            self._evaluated.setdefault(key, end)
+    def _track(self, finding: Finding, *, add: bool) -> None:
+        """Tell a channel's live rules whether `finding.rule` has a tracker for it."""
+        if finding.rule not in LIVE_RULES or finding.channel_id is None:
             return
-        self._evaluated[key] = end
-        point = self.registry.points.get(key)
-        if point is None or point.flow is None or not point.pollutants:
+        state = self.states.get(finding.channel_id)
+        if state is None or state.tracked is None:
             return
-        start = max(done, end - MAX_CATCHUP_HOURS * HOUR)
-        hour = start
-        while hour < end:
-            for finding in await self._hour_findings(point, hour):
-                self._observe(finding, changes)
-            hour += HOUR
-
-    async def _hour_findings(self, point: PointSpec, hour: datetime) -> list[Finding]:
-        assert point.flow is not None  # noqa: S101 - checked by the caller
-        conn = await self._connection()
-        findings: list[Finding | None] = []
-        limited = {s.parameter.code: s for s in point.pollutants if s.limited}
-        if limited:
-            means = await flow_weighted_means(
-                conn, point.flow, {c: s.id for c, s in limited.items()}, start=hour, end=hour + HOUR
-            )
-            for code, spec in limited.items():
-                mean, coverage = means[code]
-                findings.append(hour_exceedance(spec, hour, mean, coverage, self.config))
-        cod = next((s for s in point.pollutants if s.parameter.code == COD), None)
-        if point.role == "inlet" and cod is not None:
-            end = hour + HOUR
-            means = await flow_weighted_means(
-                conn, point.flow, {COD: cod.id}, start=end - DAY, end=end
-            )
-            mean, coverage = means[COD]
-            findings.append(
-                low_influent(
-                    cod,
-                    Rule.LOW_INFLUENT_24H,
-                    end=end,
-                    mean=mean,
-                    coverage=coverage,
-                    config=self.config,
-                )
-            )
-            local_end = end.astimezone(point.timezone)
-            if local_end.hour == 0 and local_end.minute == 0:
-                day_start = (local_end - DAY).replace(hour=0).astimezone(UTC)
-                if day_start != end - DAY:  # a day of daylight-saving change
-                    means = await flow_weighted_means(
-                        conn, point.flow, {COD: cod.id}, start=day_start, end=end
-                    )
-                    mean, coverage = means[COD]
-                findings.append(
-                    low_influent(
-                        cod,
-                        Rule.LOW_INFLUENT_DAY,
-                        end=end,
-                        mean=mean,
-                        coverage=coverage,
-                        config=self.config,
-                    )
-                )
-        return [f for f in findings if f is not None]
+        if add:
+            state.tracked.add(finding.rule)
+        else:
+            state.tracked.discard(finding.rule)
 
     # -- storing ----------------------------------------------------------------------------------
 
-    async def _store(self, changes: list[Change]) -> list[AlarmEvent]:
+    async def _store(
+        self, changes: list[Change], connection: Callable[[], Awaitable[Conn]]
+    ) -> list[AlarmEvent]:
         """Store the transitions; retried until the database takes them (they are decided)."""
         if not changes:
             return []
         attempt = 0
         while True:
+            conn: Conn | None = None
             try:
-                conn = await self._connection()
+                conn = await connection()
                 events = await apply_changes(conn, changes, self.clock())
             except psycopg.OperationalError as exc:
                 attempt += 1
                 self.stats.store_errors += 1
                 log.warning("alarm engine: database unavailable (%s); retrying", exc)
-                if self._conn is not None:
-                    await self._conn.close()
+                if conn is not None:
+                    await conn.close()
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
             else:
                 self._publish(events)

@@ -105,13 +105,13 @@ def below(value: float, limit: float, hysteresis: float) -> Verdict:
 
 def within(value: float, low: float | None, high: float | None, hysteresis: float) -> Verdict:
     """Range verdict (pH 6–9): RAISE outside, CLEAR inside by the band on the violated side."""
-    verdicts = []
-    if high is not None:
-        verdicts.append(above(value, high, hysteresis))
-    if low is not None:
-        verdicts.append(below(value, low, hysteresis))
-    if Verdict.RAISE in verdicts:
+    # No list per call: this runs for every reading of a limited channel.
+    up = None if high is None else above(value, high, hysteresis)
+    down = None if low is None else below(value, low, hysteresis)
+    if up is Verdict.RAISE or down is Verdict.RAISE:
         return Verdict.RAISE
-    if verdicts and all(v is Verdict.CLEAR for v in verdicts):
+    if up is None and down is None:
+        return Verdict.HOLD
+    if up in {None, Verdict.CLEAR} and down in {None, Verdict.CLEAR}:
         return Verdict.CLEAR
     return Verdict.HOLD

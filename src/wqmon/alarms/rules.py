@@ -24,6 +24,10 @@ from wqmon.model import Reading
 from wqmon.parameters import Kind, Parameter
 
 LIMITED_ROLES = frozenset({"outlet", "discharge"})
+# The rules `on_reading` runs, each with a target of one channel.
+LIVE_RULES = frozenset(
+    {Rule.INSTRUMENT_STATE, Rule.EXCEEDANCE_LIVE, Rule.IMPLAUSIBLE, Rule.FLAT_LINE}
+)
 COD = "w01018"
 
 
@@ -84,6 +88,14 @@ class ChannelState:
     flat_value: float | None = None  # value of the current run of identical valid values
     flat_since: datetime | None = None
     flat_count: int = 0
+    # The live rules with a tracker for this channel, kept by the engine; None: report every
+    # verdict. A CLEAR of a rule without a tracker changes nothing (normal stays normal), so
+    # the live rules do not build it: that is most findings, and most of the engine's time.
+    tracked: set[Rule] | None = None
+
+    def wants(self, rule: Rule, verdict: Verdict) -> bool:
+        """Whether a finding of `rule` with `verdict` can change anything."""
+        return verdict is not Verdict.CLEAR or self.tracked is None or rule in self.tracked
 
 
 def _finding(
@@ -102,37 +114,54 @@ def _finding(
 def on_reading(
     spec: ChannelSpec, state: ChannelState, reading: Reading, config: AlarmConfig
 ) -> list[Finding]:
-    """Update the channel's state with one new reading; the live rules' findings."""
+    """Update the channel's state with one new reading; the live rules' findings.
+
+    Every committed reading passes here: each rule decides its verdict first and builds a
+    finding only when `state.wants` it.
+    """
     if state.last_ts is None or reading.ts > state.last_ts:
         state.last_ts = reading.ts
     findings: list[Finding] = []
-    if spec.runs(Rule.INSTRUMENT_STATE):
-        findings.extend(_instrument_state(spec, reading))
+    disabled = spec.rules.disabled
+    if Rule.INSTRUMENT_STATE not in disabled:
+        _instrument_state(spec, state, reading, findings)
     if reading.flag not in DEFAULT_VALID_FLAGS:
         return findings
-    if spec.limited and spec.runs(Rule.EXCEEDANCE_LIVE):
-        h = config.policy(Rule.EXCEEDANCE_LIVE).hysteresis
-        verdict = within(reading.value, spec.limit_min, spec.limit_max, h)
-        findings.append(
-            _finding(
-                spec,
-                Rule.EXCEEDANCE_LIVE,
-                verdict=verdict,
-                at=reading.ts,
-                value=reading.value,
-                threshold=spec.limit_max if spec.limit_max is not None else spec.limit_min,
-                message=lambda: (
-                    f"{spec.target}: real-time {reading.value:g} {spec.parameter.unit} outside "
-                    f"the limit {_limit_text(spec)}"
-                ),
-            )
-        )
-    if spec.runs(Rule.IMPLAUSIBLE):
-        findings.append(_implausible(spec, state, reading))
-    if spec.runs(Rule.FLAT_LINE):
-        findings.extend(_flat_line(spec, state, reading))
+    if spec.limited and Rule.EXCEEDANCE_LIVE not in disabled:
+        _live_exceedance(spec, state, reading, config, findings)
+    if Rule.IMPLAUSIBLE not in disabled:
+        _implausible(spec, state, reading, findings)
+    if Rule.FLAT_LINE not in disabled:
+        _flat_line(spec, state, reading, findings)
     state.last_valid = reading.value
     return findings
+
+
+def _live_exceedance(
+    spec: ChannelSpec,
+    state: ChannelState,
+    reading: Reading,
+    config: AlarmConfig,
+    findings: list[Finding],
+) -> None:
+    h = config.policy(Rule.EXCEEDANCE_LIVE).hysteresis
+    verdict = within(reading.value, spec.limit_min, spec.limit_max, h)
+    if not state.wants(Rule.EXCEEDANCE_LIVE, verdict):
+        return
+    findings.append(
+        _finding(
+            spec,
+            Rule.EXCEEDANCE_LIVE,
+            verdict=verdict,
+            at=reading.ts,
+            value=reading.value,
+            threshold=spec.limit_max if spec.limit_max is not None else spec.limit_min,
+            message=lambda: (
+                f"{spec.target}: real-time {reading.value:g} {spec.parameter.unit} outside "
+                f"the limit {_limit_text(spec)}"
+            ),
+        )
+    )
 
 
 def _limit_text(spec: ChannelSpec) -> str:
@@ -143,14 +172,18 @@ def _limit_text(spec: ChannelSpec) -> str:
     return f"≥ {spec.limit_min:g}"
 
 
-def _instrument_state(spec: ChannelSpec, reading: Reading) -> list[Finding]:
+def _instrument_state(
+    spec: ChannelSpec, state: ChannelState, reading: Reading, findings: list[Finding]
+) -> None:
     if reading.flag in INSTRUMENT_STATE_FLAGS:
         verdict = Verdict.RAISE
     elif reading.flag in DEFAULT_VALID_FLAGS:
         verdict = Verdict.CLEAR
     else:
-        return []  # S (set value) or a vendor letter: says nothing about the state
-    return [
+        return  # S (set value) or a vendor letter: says nothing about the state
+    if not state.wants(Rule.INSTRUMENT_STATE, verdict):
+        return
+    findings.append(
         _finding(
             spec,
             Rule.INSTRUMENT_STATE,
@@ -160,10 +193,12 @@ def _instrument_state(spec: ChannelSpec, reading: Reading) -> list[Finding]:
             threshold=None,
             message=lambda: f"{spec.target}: instrument reports flag {reading.flag}",
         )
-    ]
+    )
 
 
-def _implausible(spec: ChannelSpec, state: ChannelState, reading: Reading) -> Finding:
+def _implausible(
+    spec: ChannelSpec, state: ChannelState, reading: Reading, findings: list[Finding]
+) -> None:
     value, rules = reading.value, spec.rules
     high = spec.parameter.plausible[1]
     why = ""
@@ -181,21 +216,27 @@ def _implausible(spec: ChannelSpec, state: ChannelState, reading: Reading) -> Fi
     ):
         why = f"a jump from {state.last_valid:g}"
     verdict = Verdict.RAISE if why else Verdict.CLEAR
-    return _finding(
-        spec,
-        Rule.IMPLAUSIBLE,
-        verdict=verdict,
-        at=reading.ts,
-        value=value,
-        threshold=None,
-        message=lambda: f"{spec.target}: implausible {value:g} {spec.parameter.unit} ({why})",
+    if not state.wants(Rule.IMPLAUSIBLE, verdict):
+        return
+    findings.append(
+        _finding(
+            spec,
+            Rule.IMPLAUSIBLE,
+            verdict=verdict,
+            at=reading.ts,
+            value=value,
+            threshold=None,
+            message=lambda: f"{spec.target}: implausible {value:g} {spec.parameter.unit} ({why})",
+        )
     )
 
 
-def _flat_line(spec: ChannelSpec, state: ChannelState, reading: Reading) -> list[Finding]:
+def _flat_line(
+    spec: ChannelSpec, state: ChannelState, reading: Reading, findings: list[Finding]
+) -> None:
     value = reading.value
     if spec.parameter.kind is Kind.FLOW and value == 0:
-        return []  # no discharge (a night, a stop) is legitimately flat
+        return  # no discharge (a night, a stop) is legitimately flat
     if value != state.flat_value or state.flat_since is None:
         was_run = state.flat_count > 0
         state.flat_value, state.flat_since, state.flat_count = value, reading.ts, 1
@@ -204,12 +245,13 @@ def _flat_line(spec: ChannelSpec, state: ChannelState, reading: Reading) -> list
         state.flat_count += 1
         span = reading.ts - state.flat_since
         filled = span >= spec.rules.flat_window and state.flat_count >= spec.rules.flat_min_samples
-        verdict = Verdict.RAISE if filled else Verdict.HOLD
-        if verdict is Verdict.HOLD:
-            return []  # still accumulating: neither raises nor clears
-    hours = (reading.ts - state.flat_since).total_seconds() / 3600
-    count = state.flat_count
-    return [
+        if not filled:
+            return  # still accumulating: neither raises nor clears
+        verdict = Verdict.RAISE
+    if not state.wants(Rule.FLAT_LINE, verdict):
+        return
+    since, count = state.flat_since, state.flat_count
+    findings.append(
         _finding(
             spec,
             Rule.FLAT_LINE,
@@ -218,11 +260,12 @@ def _flat_line(spec: ChannelSpec, state: ChannelState, reading: Reading) -> list
             value=value,
             threshold=None,
             message=lambda: (
-                f"{spec.target}: {count} identical values {value:g} over {hours:.1f} h "
+                f"{spec.target}: {count} identical values {value:g} over "
+                f"{(reading.ts - since).total_seconds() / 3600:.1f} h "
                 "(suspected tampering or a stuck instrument)"
             ),
         )
-    ]
+    )
 
 
 def on_clock(spec: ChannelSpec, state: ChannelState, now: datetime) -> Finding | None:
