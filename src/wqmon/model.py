@@ -98,6 +98,21 @@ class PeriodRecord:
     source: str
     received_at: datetime
 
+    def as_row(self) -> PeriodRow:
+        """The columns of `logger_period`, in order (for COPY and the spool)."""
+        return (
+            self.channel_id,
+            self.period,
+            self.ts,
+            self.avg,
+            self.min,
+            self.max,
+            self.cou,
+            self.flag,
+            self.source,
+            self.received_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -109,3 +124,13 @@ class DeadLetter:
     reason: str
     detail: str
     received_at: datetime
+
+    def as_row(self) -> DeadRow:
+        """The columns of `dead_letter`, in order (for COPY and the spool)."""
+        return (self.source, self.peer, self.raw, self.reason, self.detail, self.received_at)
+
+
+PeriodRow = tuple[
+    int, str, datetime, float | None, float | None, float | None, float | None, str, str, datetime
+]
+DeadRow = tuple[str, str, bytes, str, str, datetime]

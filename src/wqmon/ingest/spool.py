@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from wqmon.model import DeadLetter, PeriodRecord, Reading
+from wqmon.model import DeadLetter, DeadRow, PeriodRecord, PeriodRow, Reading
 
 _HEADER = struct.Struct(">II")
 SEGMENT_BYTES = 64 * 1024 * 1024
@@ -42,34 +42,16 @@ class SpooledBatch:
 
 
 _ReadingRow = tuple[int, datetime, float, str, str, datetime]
-_PeriodRow = tuple[
-    int, str, datetime, float | None, float | None, float | None, float | None, str, str, datetime
-]
-_DeadRow = tuple[str, str, bytes, str, str, datetime]
-_Record = tuple[list[_ReadingRow], list[_PeriodRow], list[_DeadRow]]
+_Record = tuple[list[_ReadingRow], list[PeriodRow], list[DeadRow]]
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_Record)
 
 
 def encode_batch(batch: SpooledBatch) -> bytes:
     record = (
-        [(r.channel_id, r.ts, r.value, r.flag, r.source, r.received_at) for r in batch.readings],
-        [
-            (
-                p.channel_id,
-                p.period,
-                p.ts,
-                p.avg,
-                p.min,
-                p.max,
-                p.cou,
-                p.flag,
-                p.source,
-                p.received_at,
-            )
-            for p in batch.periods
-        ],
-        [(d.source, d.peer, d.raw, d.reason, d.detail, d.received_at) for d in batch.dead_letters],
+        [tuple(r) for r in batch.readings],
+        [p.as_row() for p in batch.periods],
+        [d.as_row() for d in batch.dead_letters],
     )
     return _encoder.encode(record)
 

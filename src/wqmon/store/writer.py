@@ -124,7 +124,7 @@ class ReadingWriter:
             if dead:
                 async with conn.cursor() as cur:
                     await _copy(
-                        cur, "dead_letter", _DEAD_COLS, _DEAD_TYPES, [_dead_row(d) for d in dead]
+                        cur, "dead_letter", _DEAD_COLS, _DEAD_TYPES, [d.as_row() for d in dead]
                     )
         return result
 
@@ -188,7 +188,7 @@ class ReadingWriter:
                 "logger_period_stage",
                 _PERIOD_COLS,
                 _PERIOD_TYPES,
-                [_period_row(p) for p in periods],
+                [p.as_row() for p in periods],
             )
             await cur.execute(
                 f"INSERT INTO logger_period ({_PERIOD_COLS}) SELECT {_PERIOD_COLS} "
@@ -225,31 +225,12 @@ def _error_text(exc: psycopg.Error) -> str:
     )
 
 
-def _period_row(p: PeriodRecord) -> tuple[Any, ...]:
-    return (
-        p.channel_id,
-        p.period,
-        p.ts,
-        p.avg,
-        p.min,
-        p.max,
-        p.cou,
-        p.flag,
-        p.source,
-        p.received_at,
-    )
-
-
-def _dead_row(d: DeadLetter) -> tuple[Any, ...]:
-    return (d.source, d.peer, d.raw, d.reason, d.detail, d.received_at)
-
-
 def _reading_raw(r: Reading) -> bytes:
     return repr(tuple(r)).encode()
 
 
 def _period_raw(p: PeriodRecord) -> bytes:
-    return repr(_period_row(p)).encode()
+    return repr(p.as_row()).encode()
 
 
 def _store_refusal(source: str, received_at: Any, raw: bytes, error: str) -> DeadLetter:
