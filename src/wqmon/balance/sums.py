@@ -9,7 +9,6 @@ gives the same result as `accounts.plant_account` over the same days (a tested p
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -149,8 +148,23 @@ def coarsen(sums: PerPeriod[Sums], whole: Period) -> PerPeriod[Sums]:
     for per_point in sums.values():
         for pid, s in per_point.items():
             prior = result.get(pid)
-            result[pid] = s if prior is None else Sums._make(map(operator.add, prior, s))
+            result[pid] = s if prior is None else _add(prior, s)
     return {whole: result}
+
+
+def _add(a: Sums, b: Sums) -> Sums:
+    # Field by field in one constructor call: ~10,000 of these per region-year.
+    vol, load, lvol, fh, lh, low, evaluated = a
+    vol2, load2, lvol2, fh2, lh2, low2, evaluated2 = b
+    return Sums(
+        vol + vol2,
+        load + load2,
+        lvol + lvol2,
+        fh + fh2,
+        lh + lh2,
+        low + low2,
+        evaluated + evaluated2,
+    )
 
 
 def coarsen_counts(counts: PerPeriod[tuple[int, int]], whole: Period) -> PerPeriod[tuple[int, int]]:
