@@ -114,10 +114,22 @@ class FieldRunner:
     async def _backfill_logger(self, logger: FieldLogger, walls: list[datetime]) -> int:
         sent = 0
         for wall in walls:
-            sent += await logger.upload(wall, faults=False)
+            sent += await self._upload_until_acked(logger, wall)
             if wall.minute == 0 and wall > walls[0]:
                 await logger.upload_hour(wall - timedelta(hours=1))
         return sent
+
+    @staticmethod
+    async def _upload_until_acked(logger: FieldLogger, wall: datetime, attempts: int = 5) -> bool:
+        """A logger resends history until it is answered (unless the model has it offline):
+        a busy server or a dropped connection must not leave holes in the backfill."""
+        for attempt in range(attempts):
+            if await logger.upload(wall, faults=False):
+                return True
+            if logger.model.offline(logger.target.point, logger.clock.model(wall)):
+                return False
+            await asyncio.sleep(0.2 * (attempt + 1))
+        return False
 
     async def _backfill_gateway(self, gateway: Gateway, walls: list[datetime]) -> int:
         chunk: list[datetime] = []
