@@ -178,7 +178,6 @@ def env(
         "WQMON_API_PORT": str(api_port),
         "WQMON_SPOOL_DIR": str(spool),
         "WQMON_LOG_LEVEL": "WARNING",
-        "WQMON_ALARM_ENABLED": "false",
     }
 
 

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # wqmon.alarms.config, overridable per point ("SITE/point") or channel ("SITE/point/alias")
     # with e.g. {"WWTP-01/inlet/cod": {"no_data_s": 7200, "disabled": ["flat_line"]}}.
     alarm_enabled: bool = True
+    # process: the engine runs in a child of ingest (off ingest's GIL); inline: in ingest itself.
+    alarm_mode: Literal["process", "inline"] = "process"
     alarm_queue_size: int = Field(1000, gt=0)  # committed batches waiting for the engine
     alarm_tick_s: float = Field(5.0, gt=0)  # clock for no-data, pending hours, re-notify
     alarm_renotify_s: float = Field(3600.0, gt=0)  # re-notify unacknowledged open alarms

@@ -32,6 +32,13 @@ async def attach_alarms(
     The engine loads its state before the listener is attached, so no commit is evaluated
     against an empty registry.
     """
+    engine, tasks = await start_engine(settings)
+    pipeline.add_commit_listener(engine.on_commit)
+    return engine, tasks
+
+
+async def start_engine(settings: Settings) -> tuple[AlarmEngine, list[asyncio.Task[None]]]:
+    """An engine with its state loaded and its tasks running, fed by whoever calls on_commit."""
     engine = AlarmEngine(
         settings.database_url,
         config_from_settings(settings),
@@ -39,7 +46,6 @@ async def attach_alarms(
         tick_s=settings.alarm_tick_s,
     )
     await engine.start()
-    pipeline.add_commit_listener(engine.on_commit)
     tasks = [
         asyncio.create_task(engine.run(), name="alarms:engine"),
         asyncio.create_task(engine.run_clock(), name="alarms:clock"),

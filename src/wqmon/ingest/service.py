@@ -19,6 +19,7 @@ import psycopg
 from prometheus_client import start_http_server
 
 from wqmon.alarms.engine import AlarmEngine
+from wqmon.alarms.process import AlarmProcess
 from wqmon.alarms.service import attach_alarms
 from wqmon.balance.job import RollupMaintainer
 from wqmon.drivers.base import Driver, DriverContext, supervise
@@ -55,6 +56,7 @@ class IngestService:
         self.rollups: RollupMaintainer | None = None
         self.alarms: AlarmEngine | None = None
         self._alarm_tasks: list[asyncio.Task[None]] = []
+        self.alarm_process: AlarmProcess | None = None
         self._rollup_worker: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
@@ -83,7 +85,11 @@ class IngestService:
         self.pipeline = Pipeline(self.connect, self.directory, pipeline_config(self.settings))
         self.pipeline.start()
         await self._start_rollups(self.pipeline)
-        if self.settings.alarm_enabled:
+        if self.settings.alarm_enabled and self.settings.alarm_mode == "process":
+            self.alarm_process = AlarmProcess(self.settings)
+            await self.alarm_process.start()
+            self.pipeline.add_commit_listener(self.alarm_process.on_commit)
+        elif self.settings.alarm_enabled:
             self.alarms, self._alarm_tasks = await attach_alarms(self.settings, self.pipeline)
         ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
         self._tasks.append(asyncio.create_task(self._reload_loop(), name="ingest:registry-reload"))
@@ -134,6 +140,8 @@ class IngestService:
         self._tasks.clear()
         if self.pipeline is not None:
             await self.pipeline.stop()
+        if self.alarm_process is not None:
+            await self.alarm_process.stop()  # evaluates the drained commits, then ends
         if self.alarms is not None:
             # The drained commits are evaluated before the engine stops.
             with contextlib.suppress(TimeoutError):
