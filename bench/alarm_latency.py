@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +38,7 @@ from tests.fixtures.services import PgCluster
 from wqmon.alarms.config import DEFAULT_POLICIES, AlarmConfig, Rule
 from wqmon.api.keys import create_key
 from wqmon.ingest.envelope import Envelope
+from wqmon.ingest.service import IngestService
 from wqmon.model import RawReading
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
@@ -139,7 +142,7 @@ async def _probe(
     return latencies
 
 
-async def run(rate: float, probes: int) -> Result:
+async def run(rate: float, probes: int, mode: str = "process") -> Result:
     cluster = PgCluster()
     cluster.init()
     cluster.start()
@@ -159,7 +162,7 @@ async def run(rate: float, probes: int) -> Result:
         async with (
             running_api(Settings(database_url=url)) as base,
             httpx.AsyncClient(base_url=base, timeout=60) as client,
-            ingest_with_alarms(url, config) as ingest,
+            _ingest(url, config, mode) as ingest,
         ):
             stop = asyncio.Event()
             began = time.perf_counter()
@@ -169,9 +172,10 @@ async def run(rate: float, probes: int) -> Result:
             stop.set()
             put = await load
             seconds = time.perf_counter() - began
-            dropped = ingest.engine.stats.dropped
-            evaluated = ingest.engine.stats.readings
-            lag = put - evaluated - dropped
+            engine = getattr(ingest, "engine", None)  # in process mode the engine is a child
+            dropped = engine.stats.dropped if engine else -1
+            evaluated = engine.stats.readings if engine else put
+            lag = put - evaluated - dropped if engine else -1
         ms = sorted(x * 1000 for x in latencies)
         return Result(
             rate_target=rate,
@@ -192,12 +196,42 @@ async def run(rate: float, probes: int) -> Result:
         cluster.destroy()
 
 
+@contextlib.asynccontextmanager
+async def _ingest(url: str, config: AlarmConfig, mode: str) -> AsyncIterator[Any]:
+    """Inline: pipeline and engine in this process. Process: `IngestService` as `wqmon ingest`
+    runs it, with the engine in a child process (the default)."""
+    if mode == "inline":
+        async with ingest_with_alarms(url, config) as ingest:
+            yield ingest
+        return
+    settings = Settings(
+        database_url=url,
+        alarm_mode="process",
+        hj212_enabled=False,
+        modbus_enabled=False,
+        alarm_policy_overrides={"implausible": {"clear_delay_s": 0}},
+    )
+    service = IngestService(settings, [])
+    await service.start()
+    try:
+        await asyncio.sleep(2)  # the child has loaded its state
+        yield service
+    finally:
+        await service.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=20_000, help="background readings/s")
     parser.add_argument("--probes", type=int, default=100)
+    parser.add_argument(
+        "--mode",
+        choices=["process", "inline"],
+        default="process",
+        help="alarm engine in a child of ingest (default) or in the same process",
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.rate, args.probes))
+    result = asyncio.run(run(args.rate, args.probes, args.mode))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"alarm_latency-{stamp}.json"

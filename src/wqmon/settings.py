@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     alarm_no_data_continuous_s: float = Field(1800.0, gt=0)  # flow, pH, temperature
     alarm_no_data_analyser_s: float = Field(4 * 3600.0, gt=0)  # COD, NH3-N, TP, TN
     alarm_overrides: dict[str, dict[str, float | list[str]]] = Field(default_factory=dict)
+    # Per rule: {"implausible": {"delay_s": 0, "clear_delay_s": 600}}
+    alarm_policy_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
     alarm_webhook_urls: list[str] = Field(default_factory=list)
     alarm_webhook_secret: SecretStr | None = None
     alarm_webhook_max_attempts: int = Field(6, ge=1)

@@ -178,6 +178,8 @@ def config_from_settings(settings: Settings) -> AlarmConfig:
     policies[Rule.EXCEEDANCE_LIVE] = replace(
         live, delay=timedelta(seconds=settings.alarm_live_exceedance_delay_s)
     )
+    for name, timing in settings.alarm_policy_overrides.items():
+        policies[Rule(name)] = _timed(policies[Rule(name)], timing)
     overrides = {
         key: ChannelOverride(**_override_fields(key, raw))
         for key, raw in settings.alarm_overrides.items()
@@ -189,6 +191,21 @@ def config_from_settings(settings: Settings) -> AlarmConfig:
         renotify=timedelta(seconds=settings.alarm_renotify_s),
         overrides=overrides,
         low_influent=settings.alarm_low_influent_mg_l,
+    )
+
+
+def _timed(policy: Policy, timing: Mapping[str, float]) -> Policy:
+    """A rule's delays from settings: `{"delay_s": 60, "clear_delay_s": 0}`."""
+    unknown = set(timing) - {"delay_s", "clear_delay_s"}
+    if unknown:
+        msg = f"alarm policy override: unknown fields {sorted(unknown)} (delay_s, clear_delay_s)"
+        raise ValueError(msg)
+    delay = timing.get("delay_s")
+    clear = timing.get("clear_delay_s")
+    return replace(
+        policy,
+        delay=policy.delay if delay is None else timedelta(seconds=delay),
+        clear_delay=policy.clear_delay if clear is None else timedelta(seconds=clear),
     )
 
 
