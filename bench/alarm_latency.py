@@ -128,6 +128,7 @@ async def _probe(
                         if (
                             line.startswith("data:")
                             and '"kind":"raised"' in line
+                            and '"rule":"implausible"' in line  # not no-data etc. on the target
                             and target in line
                         ):
                             break
