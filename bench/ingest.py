@@ -56,6 +56,7 @@ HTTP_BODY = 500
 class Result:
     readings: int
     gateways: int
+    replicas: int
     copy_rows_per_s: float
     mqtt_readings_per_s: float
     mqtt_ratio_to_copy: float
@@ -219,17 +220,38 @@ def publish_all(port: int, gateways: int, each: int, ready: Any) -> None:
     client.loop_stop()
 
 
+def _start_ingest(
+    url: str, broker: Mosquitto, spool: Path, replica: int, replicas: int
+) -> tuple[subprocess.Popen[bytes], int]:
+    metrics_port = free_port()
+    environment = env(url, broker, spool / str(replica), metrics_port, free_port())
+    environment["WQMON_MQTT_CLIENT_ID"] = f"bench-ingest-{replica}"
+    if replicas > 1:
+        environment["WQMON_MQTT_SHARED_GROUP"] = "bench"
+    proc = subprocess.Popen([sys.executable, "-m", "wqmon.cli", "ingest"], env=environment)
+    return proc, metrics_port
+
+
+def _profile(pid: int) -> subprocess.Popen[bytes]:
+    out = str(RESULTS / "ingest-profile.txt")
+    cmd = ["py-spy", "record", "--nonblocking", "--format", "raw", "-o", out, "-p", str(pid)]
+    return subprocess.Popen(cmd)
+
+
 def run_mqtt(
     url: str, broker: Mosquitto, args: argparse.Namespace, spool: Path
 ) -> tuple[float, float]:
-    metrics_port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wqmon.cli", "ingest"],
-        env=env(url, broker, spool, metrics_port, free_port()),
-    )
+    """Readings/s from the first publish to the last stored reading, and the peak RSS of the
+    (largest) ingest process; with `--replicas N` they share one MQTT subscription group."""
+    started_procs = [
+        _start_ingest(url, broker, spool, i, args.replicas) for i in range(args.replicas)
+    ]
+    procs = [p for p, _ in started_procs]
+    ports = [port for _, port in started_procs]
     try:
-        wait_for_port(metrics_port, 60)
-        time.sleep(1.0)  # the subscription is in place before publishing
+        for port in ports:
+            wait_for_port(port, 60)
+        time.sleep(1.0)  # the subscriptions are in place before publishing
         each = per_gateway(args.readings, args.gateways)
         total = each * args.gateways
         ready = multiprocessing.Event()
@@ -238,34 +260,22 @@ def run_mqtt(
         )
         pub.start()
         time.sleep(2.0)  # payloads are built before the clock starts
-        profiler = None
-        if args.profile:
-            profiler = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "--nonblocking",
-                    "--format",
-                    "raw",
-                    "-o",
-                    str(RESULTS / "ingest-profile.txt"),
-                    "-p",
-                    str(proc.pid),
-                ]
-            )
+        profiler = _profile(procs[0].pid) if args.profile else None
         started = time.perf_counter()
         ready.set()
-        while scrape(metrics_port, "wqmon_ingest_stored_readings_total") < total:
+        while sum(scrape(p, "wqmon_ingest_stored_readings_total") for p in ports) < total:
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
         pub.join(30)
-        return total / elapsed, peak_rss_mb(proc.pid)
+        return total / elapsed, max(peak_rss_mb(p.pid) for p in procs)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
 
 
 async def _push(base: str, token: str, bodies: list[bytes], concurrency: int) -> None:
@@ -323,6 +333,7 @@ def main() -> None:
     parser.add_argument("--http-readings", type=int, default=200_000)
     parser.add_argument("--gateways", type=int, default=50)
     parser.add_argument("--naive-sample", type=int, default=10_000)
+    parser.add_argument("--replicas", type=int, default=1, help="ingest processes sharing MQTT")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the ingest process (raw stacks)"
     )
@@ -349,6 +360,7 @@ def main() -> None:
         result = Result(
             readings=args.readings,
             gateways=args.gateways,
+            replicas=args.replicas,
             copy_rows_per_s=round(copy_rate),
             mqtt_readings_per_s=round(mqtt_rate),
             mqtt_ratio_to_copy=round(mqtt_rate / copy_rate, 3),
@@ -375,7 +387,7 @@ def write_report(result: Result) -> None:
         "| path | rate | ratio to raw COPY |",
         "|---|---|---|",
         f"| raw binary COPY into the hypertable | {result.copy_rows_per_s:,} rows/s | 1.00 |",
-        f"| MQTT QoS 1 → wqmon ingest → hypertable | {result.mqtt_readings_per_s:,} readings/s | {result.mqtt_ratio_to_copy:.2f} |",
+        f"| MQTT QoS 1 → wqmon ingest ×{result.replicas} → hypertable | {result.mqtt_readings_per_s:,} readings/s | {result.mqtt_ratio_to_copy:.2f} |",
         f"| HTTP push → wqmon api → hypertable | {result.http_readings_per_s:,} readings/s | {result.http_ratio_to_copy:.2f} |",
         f"| naive INSERT per row, autocommit | {result.naive_insert_rows_per_s:,} rows/s | {result.naive_ratio_to_copy:.3f} |",
         "",
