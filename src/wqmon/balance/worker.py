@@ -21,11 +21,14 @@ from wqmon.balance.job import RollupMaintainer
 from wqmon.settings import Settings, libpq_url
 
 log = logging.getLogger("wqmon.balance.worker")
+PARENT_PID_ENV = "WQMON_WORKER_PARENT_PID"
 
 
 def run(database_url: str, interval_s: float = 1.0) -> None:
     """Recompute due hours until the parent process goes away or SIGTERM arrives."""
-    parent = os.getppid()
+    # The spawner passes its PID: had it died while this process was still starting, getppid()
+    # would already name init, and the worker would wait for init to die instead.
+    parent = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

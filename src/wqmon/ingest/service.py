@@ -22,6 +22,7 @@ from wqmon.alarms.engine import AlarmEngine
 from wqmon.alarms.process import AlarmProcess
 from wqmon.alarms.service import attach_alarms
 from wqmon.balance.job import RollupMaintainer
+from wqmon.balance.worker import PARENT_PID_ENV
 from wqmon.drivers.base import Driver, DriverContext, supervise
 from wqmon.ingest.directory import Directory, load_directory
 from wqmon.ingest.envelope import utcnow
@@ -117,7 +118,11 @@ class IngestService:
         run = self.rollups.run(recompute=mode == "inline")
         self._tasks.append(asyncio.create_task(run, name="ingest:rollups"))
         if mode == "process":
-            env = {**os.environ, "WQMON_DATABASE_URL": self.settings.database_url}
+            env = {
+                **os.environ,
+                "WQMON_DATABASE_URL": self.settings.database_url,
+                PARENT_PID_ENV: str(os.getpid()),
+            }
             self._rollup_worker = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "wqmon.balance.worker", env=env
             )
