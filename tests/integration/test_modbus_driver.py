@@ -240,7 +240,10 @@ async def test_registry_reload_rebinds_devices(
     async for rig in _rig(db_url, _registry(tmp_path, _tcp_bus("plant", fleet.port), first)):
         await rig.until(stored("plant/2", 1))
         assert set(rig.driver.state) == {"plant/2"}
-        import_file(db_url, _registry(tmp_path, _tcp_bus("plant", fleet.port), BINDINGS))
+        # In a thread: a blocking import on the event loop would stall the service under test
+        # (its writer, its alarm feeder) while the import may wait on their transactions.
+        registry = _registry(tmp_path, _tcp_bus("plant", fleet.port), BINDINGS)
+        await asyncio.to_thread(import_file, db_url, registry)
         await rig.service.reload_directory()
         await rig.until(stored("plant/1", 1))
         assert set(rig.driver.state) == {"plant/1", "plant/2", "plant/3"}

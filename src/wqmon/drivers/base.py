@@ -56,6 +56,11 @@ async def supervise(
         try:
             await driver.run(ctx)
         except Exception as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A library turned our cancellation into an error (pymodbus does, into an I/O
+                # error): stopping wins, or the driver would be restarted and never end.
+                raise asyncio.CancelledError from exc
             if loop.time() - started > cap_s:
                 failures = 0
             failures += 1
