@@ -129,16 +129,23 @@ def _packet_time(packet: Packet, tz: tzinfo) -> datetime:
         raise FrameError(f"bad DataTime: {exc}") from exc
 
 
-def _reading(
-    code: str, attrs: Mapping[str, str], ts: datetime, binding: PointBinding, out: Conversion
-) -> None:
+def _locate(code: str, binding: PointBinding, out: Conversion) -> tuple[Parameter, str] | None:
+    """The parameter and the point a code reports for, or None (the rejection is recorded)."""
     parameter = _resolve(code, binding)
     if parameter is None:
         out.rejected.append(RejectedItem(code, "unknown_parameter", f"unknown code {code!r}"))
-        return
+        return None
     point = _target_point(code, binding, out)
-    if point is None:
+    return None if point is None else (parameter, point)
+
+
+def _reading(
+    code: str, attrs: Mapping[str, str], ts: datetime, binding: PointBinding, out: Conversion
+) -> None:
+    located = _locate(code, binding, out)
+    if located is None:
         return
+    parameter, point = located
     raw = attrs["Rtd"]
     value = _number(raw)
     if value is None:
@@ -175,13 +182,10 @@ def _period(
     *,
     period: Period,
 ) -> None:
-    parameter = _resolve(code, binding)
-    if parameter is None:
-        out.rejected.append(RejectedItem(code, "unknown_parameter", f"unknown code {code!r}"))
+    located = _locate(code, binding, out)
+    if located is None:
         return
-    point = _target_point(code, binding, out)
-    if point is None:
-        return
+    parameter, point = located
     stats = {name.lower(): _number(attrs.get(name)) for name in _STAT_ATTRIBUTES}
     bad = [
         f"{code}-{n}={attrs[n]!r}"
