@@ -38,9 +38,9 @@ from tests.fixtures.services import PgCluster
 from wqmon.alarms.config import DEFAULT_POLICIES, AlarmConfig, Rule
 from wqmon.api.keys import create_key
 from wqmon.ingest.envelope import Envelope
-from wqmon.ingest.service import IngestService
 from wqmon.model import RawReading
 from wqmon.registry.importer import import_file
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 from wqmon.store.migrate import migrate
 

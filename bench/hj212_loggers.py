@@ -34,7 +34,7 @@ import psycopg
 import yaml
 from tests.fixtures.services import PgCluster, free_port, wait_for_port
 
-from wqmon.drivers.hj212.builder import CpObjects
+from wqmon.protocol.hj212.builder import CpObjects
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
 from wqmon.simulators.hj212_logger import LoggerSimulator, SendResult

@@ -36,8 +36,8 @@ def _registry_import(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(_args: argparse.Namespace, settings: Settings) -> int:
     import asyncio  # noqa: PLC0415
 
-    from wqmon.drivers.factory import build_drivers  # noqa: PLC0415
-    from wqmon.ingest.service import IngestService, run_until_signalled  # noqa: PLC0415
+    from wqmon.services.drivers import build_drivers  # noqa: PLC0415
+    from wqmon.services.ingest import IngestService, run_until_signalled  # noqa: PLC0415
 
     asyncio.run(run_until_signalled(IngestService(settings, build_drivers(settings))))
     return 0
@@ -54,7 +54,7 @@ def _cli_time(text: str, tz_name: str) -> datetime:
 def _hj212_backfill(args: argparse.Namespace, settings: Settings) -> int:
     import time  # noqa: PLC0415
 
-    from wqmon.drivers.hj212 import commands  # noqa: PLC0415
+    from wqmon.store import hj212_commands as commands  # noqa: PLC0415
 
     tz_name = commands.site_timezone(settings.database_url, args.mn)
     begin, end = _cli_time(args.begin, tz_name), _cli_time(args.end, tz_name)

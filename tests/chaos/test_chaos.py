@@ -29,9 +29,9 @@ import pytest
 from tests.fixtures.gateways import Publisher, body
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 from wqmon.api.keys import create_key
-from wqmon.drivers.hj212.builder import build_frame, format_qn, upload_segments
-from wqmon.drivers.hj212.framer import Frame, FrameReader
-from wqmon.drivers.hj212.packet import parse_segment
+from wqmon.protocol.hj212.builder import build_frame, format_qn, upload_segments
+from wqmon.protocol.hj212.framer import Frame, FrameReader
+from wqmon.protocol.hj212.packet import parse_segment
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
 from wqmon.store.migrate import migrate

@@ -21,9 +21,9 @@ from tests.fixtures.api_data import insert_readings, rows
 from tests.fixtures.browser import BrowserPage, browser_page
 from wqmon.api.keys import create_key
 from wqmon.ingest.envelope import Envelope
-from wqmon.ingest.service import IngestService
 from wqmon.model import RawReading, Source
 from wqmon.registry.importer import import_file
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 
 APPEARS_WITHIN_MS = 2000  # the bar: an alarm shows within 2 s, without a reload

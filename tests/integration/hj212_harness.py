@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from wqmon.drivers.hj212 import builder
 from wqmon.drivers.hj212.server import Hj212Driver
-from wqmon.ingest.service import IngestService
+from wqmon.protocol.hj212 import builder
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 from wqmon.simulators.hj212_logger import LoggerSimulator
 

@@ -9,10 +9,10 @@ import httpx
 import psycopg
 
 from tests.fixtures.api import running_api
-from wqmon.alarms.relay import notes_for
 from wqmon.api.keys import create_key
-from wqmon.ingest.service import IngestService
+from wqmon.api.push_relay import notes_for
 from wqmon.model import Reading
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 
 

@@ -26,8 +26,8 @@ from wqmon.balance.store import compute_hours, load_points
 from wqmon.ingest.directory import load_directory
 from wqmon.ingest.envelope import Envelope
 from wqmon.ingest.pipeline import Pipeline, PipelineConfig
-from wqmon.ingest.service import IngestService
 from wqmon.model import RawReading
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 
 

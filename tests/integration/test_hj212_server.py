@@ -27,10 +27,10 @@ from tests.integration.hj212_harness import (
     running_server,
     upload_frame,
 )
-from wqmon.drivers.hj212 import builder
-from wqmon.drivers.hj212.builder import CpObjects
-from wqmon.drivers.hj212.crc import modbus_crc16
-from wqmon.drivers.hj212.packet import Packet, parse_segment
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.builder import CpObjects
+from wqmon.protocol.hj212.crc import modbus_crc16
+from wqmon.protocol.hj212.packet import Packet, parse_segment
 
 RTD: CpObjects = {
     "w00000": {"Rtd": 10.0, "Flag": "N"},  # L/s -> 36 m³/h

@@ -17,7 +17,7 @@ from tests.integration.hj212_harness import (
     running_server,
 )
 from wqmon import cli
-from wqmon.drivers.hj212.builder import CpObjects
+from wqmon.protocol.hj212.builder import CpObjects
 
 HOURLY: CpObjects = {"w00000": {"Avg": 17.5, "Cou": 63.0}, "w01018": {"Avg": 30.0, "Cou": 1.89}}
 PROBE: CpObjects = {"w01018": {"Rtd": 40.0, "Flag": "N"}}

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wqmon.drivers.hj212 import builder
-from wqmon.drivers.hj212.framer import BadFrame, FrameReader
-from wqmon.drivers.hj212.packet import Packet, parse_segment
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.framer import BadFrame, FrameReader
+from wqmon.protocol.hj212.packet import Packet, parse_segment
 from wqmon.simulators.hj212_logger import LoggerSimulator
 
 MN = "010000A8900016F000169DC0"

@@ -21,9 +21,9 @@ import pytest
 
 from wqmon.drivers.modbus.driver import ModbusDriver, snapshot
 from wqmon.drivers.modbus.poller import DeviceState
-from wqmon.drivers.modbus.profiles import load_profile
-from wqmon.ingest.service import IngestService
+from wqmon.protocol.modbus.profiles import load_profile
 from wqmon.registry.importer import import_file
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 from wqmon.simulators.modbus_meter import (
     ModbusMeterSimulator,

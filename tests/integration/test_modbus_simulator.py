@@ -13,16 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wqmon.drivers.modbus.client import Endpoint, ModbusClient, ModbusExceptionResponse, Transport
-from wqmon.drivers.modbus.planner import group_by_point, plan_profile, slice_response
-from wqmon.drivers.modbus.profiles import (
+from wqmon.drivers.modbus.client import Endpoint, ModbusClient, ModbusExceptionResponse
+from wqmon.errors import DeviceUnavailable
+from wqmon.protocol.modbus.config import Transport
+from wqmon.protocol.modbus.planner import group_by_point, plan_profile, slice_response
+from wqmon.protocol.modbus.profiles import (
     PointValue,
     Profile,
     RegisterType,
     decode_point,
     load_profile,
 )
-from wqmon.errors import DeviceUnavailable
 from wqmon.simulators.modbus_meter import ModbusMeterSimulator, SimulatedDevice, VirtualSerialLink
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -21,8 +21,8 @@ import pytest
 from tests.fixtures.gateways import Publisher, body, gateway_registry
 from tests.fixtures.services import Mosquitto
 from wqmon.drivers.mqtt.driver import MqttDriver, gateway_of
-from wqmon.ingest.service import IngestService
 from wqmon.registry.importer import import_file
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 
 GATEWAYS = 10

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import EXAMPLE_REGISTRY
 from tests.fixtures.services import Mosquitto, free_port
-from wqmon.drivers.factory import build_drivers
-from wqmon.ingest.service import IngestService
 from wqmon.registry.importer import import_file
+from wqmon.services.drivers import build_drivers
+from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
 from wqmon.simulators.field import FLOW
 from wqmon.simulators.runner import FieldRunner, Targets, history_instants

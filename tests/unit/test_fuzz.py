@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wqmon.drivers.hj212.builder import build_frame
-from wqmon.drivers.hj212.convert import PointBinding, convert_packet
-from wqmon.drivers.hj212.framer import BadFrame, Frame, FrameReader
-from wqmon.drivers.hj212.packet import parse_segment
-from wqmon.drivers.http.payload import decode_body
 from wqmon.errors import FrameError, PayloadError
+from wqmon.protocol.hj212.builder import build_frame
+from wqmon.protocol.hj212.convert import PointBinding, convert_packet
+from wqmon.protocol.hj212.framer import BadFrame, Frame, FrameReader
+from wqmon.protocol.hj212.packet import parse_segment
+from wqmon.protocol.push import decode_body
 
 FUZZ = settings(
     max_examples=1500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -1,4 +1,4 @@
-"""Wiring the alarm engine (and its webhooks) into a running ingest pipeline."""
+"""Starting the alarm engine with its tasks and webhooks; whoever calls `on_commit` feeds it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import asyncio
 from wqmon.alarms.config import config_from_settings
 from wqmon.alarms.engine import AlarmEngine
 from wqmon.alarms.notify import WebhookSender
-from wqmon.alarms.relay import listen_for_pushes
-from wqmon.ingest.pipeline import Pipeline
+from wqmon.alarms.pushed import listen_for_pushes
 from wqmon.settings import Settings, libpq_url
 
 
@@ -22,19 +21,6 @@ def webhook_sender(settings: Settings) -> WebhookSender | None:
         max_attempts=settings.alarm_webhook_max_attempts,
         backoff_s=settings.alarm_webhook_backoff_s,
     )
-
-
-async def attach_alarms(
-    settings: Settings, pipeline: Pipeline
-) -> tuple[AlarmEngine, list[asyncio.Task[None]]]:
-    """Start an engine on the pipeline's commits; returns it and its tasks (cancel to stop).
-
-    The engine loads its state before the listener is attached, so no commit is evaluated
-    against an empty registry.
-    """
-    engine, tasks = await start_engine(settings)
-    pipeline.add_commit_listener(engine.on_commit)
-    return engine, tasks
 
 
 async def start_engine(settings: Settings) -> tuple[AlarmEngine, list[asyncio.Task[None]]]:

@@ -19,18 +19,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from wqmon import __version__
-from wqmon.alarms.relay import PushNotifier
-from wqmon.alarms.stream import AlarmHub
+from wqmon.api.alarm_stream import AlarmHub
 from wqmon.api.deps import AppState, State
 from wqmon.api.errors import install_error_handlers
 from wqmon.api.metrics import ApiMetrics, install_metrics
+from wqmon.api.push_relay import PushNotifier
 from wqmon.api.routes import alarms, balance, readings, readings_query, sites
 from wqmon.api.routes import health as health_routes
 from wqmon.api.routes.page import mount_page
-from wqmon.drivers.http.payload import BodyIn
 from wqmon.ingest.directory import load_directory
-from wqmon.ingest.pipeline import Pipeline
-from wqmon.ingest.service import pipeline_config
+from wqmon.ingest.pipeline import Pipeline, pipeline_config
+from wqmon.protocol.push import BodyIn
 from wqmon.settings import Settings, libpq_url
 
 log = logging.getLogger(__name__)

@@ -114,8 +114,8 @@ class Demo:
 
     async def start_services(self) -> None:
         from wqmon.api.app import create_app  # noqa: PLC0415
-        from wqmon.drivers.factory import build_drivers  # noqa: PLC0415
-        from wqmon.ingest.service import IngestService  # noqa: PLC0415
+        from wqmon.services.drivers import build_drivers  # noqa: PLC0415
+        from wqmon.services.ingest import IngestService  # noqa: PLC0415
 
         service = IngestService(self.settings, build_drivers(self.settings))
         self.stack.push_async_callback(service.stop)

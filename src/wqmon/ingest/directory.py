@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from wqmon.drivers.modbus.config import ModbusConfig, load_modbus
+from wqmon.ingest.directory_modbus import load_modbus
 from wqmon.parameters import Parameter, by_code, lookup
+from wqmon.protocol.modbus.config import ModbusConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,11 @@ from wqmon.ingest.envelope import (
     utcnow,
 )
 from wqmon.ingest.metrics import IngestMetrics
-from wqmon.ingest.spool import Spool
-from wqmon.ingest.spooling import Spooler
+from wqmon.ingest.spool_segments import Spool
+from wqmon.ingest.spooler import Spooler
 from wqmon.ingest.validate import Context, Limits, validate_period, validate_reading
 from wqmon.model import DeadLetter, PeriodRecord, Reading
+from wqmon.settings import Settings, spool_folder
 from wqmon.store.writer import ReadingWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -360,3 +361,15 @@ class Pipeline:
                 listener(readings, periods)
             except Exception:
                 log.exception("commit listener failed")
+
+
+def pipeline_config(settings: Settings, role: str = "ingest") -> PipelineConfig:
+    return PipelineConfig(
+        spool_dir=spool_folder(settings, role),
+        spool_max_bytes=settings.spool_max_bytes,
+        queue_size=settings.queue_size,
+        batch_size=settings.batch_size,
+        batch_linger_s=settings.batch_linger_s,
+        writers=settings.writers,
+        future_tolerance_s=settings.future_tolerance_s,
+    )

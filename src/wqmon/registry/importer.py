@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, literal_column, pool, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from wqmon.drivers.modbus.bindings import resolve_map
-from wqmon.drivers.modbus.profiles import load_profile
 from wqmon.parameters import resolve
+from wqmon.protocol.modbus.bindings import resolve_map
+from wqmon.protocol.modbus.profiles import load_profile
 from wqmon.registry.schema import PointSpec, RegistryFile, parse_registry, resolve_limits
 from wqmon.settings import sqlalchemy_url
 from wqmon.store.tables import (

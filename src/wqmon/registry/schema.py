@@ -20,9 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from wqmon.drivers.modbus.bindings import check_modbus
 from wqmon.errors import ConfigError
 from wqmon.parameters import lookup
+from wqmon.registry.modbus_check import check_modbus
 from wqmon.registry.presets import PRESETS, Limit
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]

@@ -20,9 +20,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wqmon.drivers.mqtt.connection import parse_mqtt_url
 from wqmon.errors import DeviceUnavailable
 from wqmon.parameters import by_code
+from wqmon.protocol.mqtt_url import parse_mqtt_url
 from wqmon.simulators.clock import SimClock
 from wqmon.simulators.field import FieldModel, MeterPoint
 from wqmon.simulators.scenarios import GatewayTarget

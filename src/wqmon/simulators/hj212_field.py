@@ -15,9 +15,9 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from wqmon.drivers.hj212 import builder
-from wqmon.drivers.hj212.builder import CpObjects
 from wqmon.errors import DeviceUnavailable
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.builder import CpObjects
 from wqmon.simulators.clock import SimClock
 from wqmon.simulators.field import ANALYSED, FLOW, FieldModel, MeterPoint, Sample
 from wqmon.simulators.hj212_logger import LoggerSimulator

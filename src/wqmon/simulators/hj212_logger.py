@@ -22,11 +22,11 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from wqmon.drivers.hj212 import builder
-from wqmon.drivers.hj212.builder import CpObjects
-from wqmon.drivers.hj212.framer import Frame, FrameReader
-from wqmon.drivers.hj212.packet import FLAG_ACK, Packet, parse_segment, parse_time
 from wqmon.errors import DeviceUnavailable, FrameError
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.builder import CpObjects
+from wqmon.protocol.hj212.framer import Frame, FrameReader
+from wqmon.protocol.hj212.packet import FLAG_ACK, Packet, parse_segment, parse_time
 
 log = logging.getLogger(__name__)
 

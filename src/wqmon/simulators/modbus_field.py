@@ -12,9 +12,9 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-from wqmon.drivers.modbus.client import Transport
-from wqmon.drivers.modbus.profiles import Profile, load_profile
 from wqmon.parameters import by_code, conversion_factor, lookup
+from wqmon.protocol.modbus.config import Transport
+from wqmon.protocol.modbus.profiles import Profile, load_profile
 from wqmon.simulators.clock import SimClock
 from wqmon.simulators.field import FieldModel, Sample
 from wqmon.simulators.modbus_meter import ModbusMeterSimulator, SimulatedDevice

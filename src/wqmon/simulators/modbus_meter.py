@@ -32,9 +32,9 @@ from pymodbus.datastore import (
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
-from wqmon.drivers.modbus.client import Transport
-from wqmon.drivers.modbus.profiles import Point, Profile, RegisterType
-from wqmon.drivers.modbus.registers import (
+from wqmon.protocol.modbus.config import Transport
+from wqmon.protocol.modbus.profiles import Point, Profile, RegisterType
+from wqmon.protocol.modbus.registers import (
     encode,
     encode_ascii,
     encode_bcd_time,

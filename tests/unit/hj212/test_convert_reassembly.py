@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wqmon.drivers.hj212.convert import PointBinding, check_period_units, convert_packet
-from wqmon.drivers.hj212.packet import parse_segment
-from wqmon.drivers.hj212.reassembly import Reassembler
 from wqmon.errors import FrameError
 from wqmon.model import Period, RawPeriodRecord
+from wqmon.protocol.hj212.convert import PointBinding, check_period_units, convert_packet
+from wqmon.protocol.hj212.packet import parse_segment
+from wqmon.protocol.hj212.reassembly import Reassembler
 
 BINDING = PointBinding(site="WWTP-01", point="inlet", role="inlet", tz=ZoneInfo("Asia/Shanghai"))
 

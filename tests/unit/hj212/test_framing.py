@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wqmon.drivers.hj212.builder import build_frame
-from wqmon.drivers.hj212.crc import CrcVariant, check_crc, hj212_crc16, modbus_crc16
-from wqmon.drivers.hj212.framer import BadFrame, Frame, FrameReader, Hj212Framer
+from wqmon.protocol.hj212.builder import build_frame
+from wqmon.protocol.hj212.crc import CrcVariant, check_crc, hj212_crc16, modbus_crc16
+from wqmon.protocol.hj212.framer import BadFrame, Frame, FrameReader, Hj212Framer
 
 APPENDIX_A = b"QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"
 APPENDIX_A_FRAME = b"##0101" + APPENDIX_A + b"1C80\r\n"

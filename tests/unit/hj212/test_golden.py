@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wqmon.drivers.hj212.convert import PointBinding, convert_packet
-from wqmon.drivers.hj212.framer import BadFrame, FrameReader
-from wqmon.drivers.hj212.packet import parse_segment
+from wqmon.protocol.hj212.convert import PointBinding, convert_packet
+from wqmon.protocol.hj212.framer import BadFrame, FrameReader
+from wqmon.protocol.hj212.packet import parse_segment
 
 CASES = Path(__file__).parents[2] / "testcases" / "hj212"
 

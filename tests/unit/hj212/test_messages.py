@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wqmon.drivers.hj212 import builder
-from wqmon.drivers.hj212.framer import Frame, FrameReader
-from wqmon.drivers.hj212.packet import normalise_code, parse_segment, parse_time
 from wqmon.errors import FrameError
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.framer import Frame, FrameReader
+from wqmon.protocol.hj212.packet import normalise_code, parse_segment, parse_time
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

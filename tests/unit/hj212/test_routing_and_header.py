@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from wqmon.drivers.hj212.convert import PointBinding, convert_packet
-from wqmon.drivers.hj212.framer import BadFrame, Hj212Framer
-from wqmon.drivers.hj212.packet import parse_segment
+from wqmon.protocol.hj212.convert import PointBinding, convert_packet
+from wqmon.protocol.hj212.framer import BadFrame, Hj212Framer
+from wqmon.protocol.hj212.packet import parse_segment
 
 TZ = ZoneInfo("Asia/Shanghai")
 SEGMENT = (

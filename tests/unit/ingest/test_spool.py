@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wqmon.ingest.spool import Spool, SpooledBatch, SpoolFull, decode_batch, encode_batch
+from wqmon.ingest.spool_segments import Spool, SpooledBatch, SpoolFull, decode_batch, encode_batch
 from wqmon.model import DeadLetter, PeriodRecord, Reading
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wqmon.drivers.modbus.bindings import resolve_map
-from wqmon.drivers.modbus.profiles import load_profile
 from wqmon.errors import ConfigError
+from wqmon.protocol.modbus.bindings import resolve_map
+from wqmon.protocol.modbus.profiles import load_profile
 from wqmon.registry.schema import parse_registry
 
 BASE = """

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wqmon.drivers.modbus.planner import (
+from wqmon.protocol.modbus.planner import (
     MAX_BITS_PER_READ,
     MAX_REGISTERS_PER_READ,
     Block,
@@ -18,7 +18,7 @@ from wqmon.drivers.modbus.planner import (
     read_limit,
     slice_response,
 )
-from wqmon.drivers.modbus.profiles import RegisterType, load_profile
+from wqmon.protocol.modbus.profiles import RegisterType, load_profile
 
 H, IN, C = RegisterType.HOLDING, RegisterType.INPUT, RegisterType.COIL
 

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wqmon.drivers.modbus.profiles import (
+from wqmon.errors import ConfigError
+from wqmon.protocol.modbus.profiles import (
     Confidence,
     RegisterType,
     decode_point,
@@ -18,8 +19,7 @@ from wqmon.drivers.modbus.profiles import (
     parse_profile,
     shipped_profiles,
 )
-from wqmon.drivers.modbus.registers import ByteOrder, DataType, encode, encode_ascii
-from wqmon.errors import ConfigError
+from wqmon.protocol.modbus.registers import ByteOrder, DataType, encode, encode_ascii
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SHIPPED = [

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wqmon.drivers.modbus.config import DeviceBinding
-from wqmon.drivers.modbus.profiles import PointValue, load_profile
-from wqmon.drivers.modbus.readings import (
+from wqmon.protocol.modbus.config import DeviceBinding
+from wqmon.protocol.modbus.profiles import PointValue, load_profile
+from wqmon.protocol.modbus.readings import (
     ChannelMemory,
     failure_readings,
     next_delay,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wqmon.drivers.modbus.registers import (
+from wqmon.protocol.modbus.registers import (
     ByteOrder,
     DataType,
     ValueSpec,

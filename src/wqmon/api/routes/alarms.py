@@ -22,7 +22,7 @@ from wqmon.alarms.store import (
     get_alarm,
     list_alarms,
 )
-from wqmon.alarms.stream import AlarmHub, event_stream
+from wqmon.api.alarm_stream import AlarmHub, event_stream
 from wqmon.api.deps import AppState, State, require_role
 from wqmon.api.keys import ApiKey
 

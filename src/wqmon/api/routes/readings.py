@@ -13,9 +13,8 @@ from pydantic import BaseModel
 
 from wqmon.api.deps import State, require_role
 from wqmon.api.keys import ApiKey
-from wqmon.drivers.http.payload import decode_body
-from wqmon.errors import PayloadError
-from wqmon.ingest.envelope import Envelope, utcnow
+from wqmon.ingest.envelope import utcnow
+from wqmon.ingest.push import BodyRefused, envelope_from_body
 from wqmon.model import DeadLetter, Source
 
 router = APIRouter(tags=["readings"])
@@ -83,29 +82,18 @@ async def push_readings(
         )
         return HTTPException(code, detail)
 
+    allowed = key.sites if key.role == "gateway" else frozenset[str]()
     try:
-        body = decode_body(raw)
-    except PayloadError as exc:
-        reason = "malformed_json" if exc.reason.startswith("malformed") else "invalid_payload"
-        raise await refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, reason, exc.reason) from exc
-    if not key.may_write(body.site):
-        raise await refuse(
-            status.HTTP_403_FORBIDDEN,
-            "site_not_allowed",
-            f"this key may not write site {body.site!r}",
+        envelope = envelope_from_body(
+            raw, source=Source.HTTP, peer=peer, allowed_sites=allowed, received=received
         )
-    rejected = [
-        DeadLetter(Source.HTTP, peer, item, "invalid_reading", why, received)
-        for item, why in body.refused
-    ]
-    envelope = Envelope(
-        Source.HTTP,
-        peer,
-        body.readings,
-        rejected=rejected,
-        allowed_sites=key.sites,
-        received_at=received,
-    )
+    except BodyRefused as exc:
+        code = (
+            status.HTTP_403_FORBIDDEN
+            if exc.reason == "site_not_allowed"
+            else status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+        raise await refuse(code, exc.reason, exc.detail) from exc
     outcome = await state.pipeline.submit(envelope)
     return PushResult(
         stored=outcome.stored,

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from wqmon.errors import ConfigError, DeviceUnavailable
+from wqmon.errors import DeviceUnavailable
 from wqmon.settings import libpq_url
+from wqmon.store.hj212_commands import CHANNEL
 
 if TYPE_CHECKING:
     from wqmon.drivers.hj212.server import Hj212Driver
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "wqmon_hj212"
 _CLAIM_SQL = """
 UPDATE hj212_command SET state = 'running'
 WHERE id IN (SELECT id FROM hj212_command WHERE state = 'pending' AND mn = ANY(%s)
@@ -119,42 +119,3 @@ class CommandWorker:
                 await conn.execute(_FINISH_SQL, (state, detail, command_id))
         except psycopg.OperationalError as exc:
             log.warning("hj212 command %d: outcome not recorded (%s)", command_id, exc)
-
-
-# -- the CLI side --------------------------------------------------------------------------------
-
-
-def site_timezone(database_url: str, mn: str) -> str:
-    """The zone of the site whose point has MN `mn`.
-
-    Raises:
-        ConfigError: No point has this MN.
-    """
-    sql = "SELECT s.timezone FROM point p JOIN site s ON s.id = p.site_id WHERE p.hj212_mn = %s"
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(sql, (mn,)).fetchone()
-    if row is None:
-        raise ConfigError(f"no monitoring point has HJ 212 MN {mn!r}")
-    return str(row[0])
-
-
-def enqueue_backfill(database_url: str, mn: str, cn: str, begin: datetime, end: datetime) -> int:
-    """Insert a pending history pull and notify the ingest process; returns the command id."""
-    if begin.tzinfo is None or end.tzinfo is None:
-        raise ValueError("begin and end must be timezone-aware")
-    sql = 'INSERT INTO hj212_command (mn, cn, begin, "end") VALUES (%s, %s, %s, %s) RETURNING id'
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(sql, (mn, cn, begin, end)).fetchone()
-        assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
-        conn.execute(f"NOTIFY {CHANNEL}, '{int(row[0])}'")
-    return int(row[0])
-
-
-def command_status(database_url: str, command_id: int) -> tuple[str, str]:
-    """(state, detail) of a command."""
-    sql = "SELECT state, detail FROM hj212_command WHERE id = %s"
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(sql, (command_id,)).fetchone()
-    if row is None:
-        raise ConfigError(f"no HJ 212 command {command_id}")
-    return str(row[0]), str(row[1])

@@ -25,14 +25,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from wqmon.drivers.base import DriverContext
-from wqmon.drivers.hj212 import builder
 from wqmon.drivers.hj212.commands import CommandWorker
-from wqmon.drivers.hj212.convert import PointBinding
-from wqmon.drivers.hj212.packet import Packet
 from wqmon.drivers.hj212.session import Session
-from wqmon.drivers.hj212.state import LoggerRegistry
+from wqmon.drivers.hj212.state import LoggerStates
 from wqmon.errors import DeviceUnavailable
 from wqmon.ingest.directory import Directory, PointInfo
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.convert import PointBinding
+from wqmon.protocol.hj212.packet import Packet
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Hj212Driver:
     name = "hj212"
 
     def __init__(self) -> None:
-        self.state = LoggerRegistry()
+        self.state = LoggerStates()
         self.ready = asyncio.Event()
         self.port: int | None = None
         self._ctx: DriverContext | None = None

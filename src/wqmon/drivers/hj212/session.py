@@ -18,17 +18,17 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wqmon.drivers.hj212 import builder
-from wqmon.drivers.hj212.convert import Conversion, convert_packet
-from wqmon.drivers.hj212.crc import CrcVariant
-from wqmon.drivers.hj212.framer import BadFrame, Frame, FrameReader, Hj212Framer
-from wqmon.drivers.hj212.packet import Packet, parse_segment
-from wqmon.drivers.hj212.reassembly import Reassembler, merge_parts
 from wqmon.drivers.hj212.state import LoggerState
 from wqmon.errors import FrameError
 from wqmon.ingest.directory import PointInfo
 from wqmon.ingest.envelope import Envelope, Outcome
 from wqmon.model import DeadLetter, Source
+from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.convert import Conversion, convert_packet
+from wqmon.protocol.hj212.crc import CrcVariant
+from wqmon.protocol.hj212.framer import BadFrame, Frame, FrameReader, Hj212Framer
+from wqmon.protocol.hj212.packet import Packet, parse_segment
+from wqmon.protocol.hj212.reassembly import Reassembler, merge_parts
 
 if TYPE_CHECKING:
     from wqmon.drivers.hj212.server import Hj212Driver

@@ -43,7 +43,7 @@ class LoggerState:
 
 
 @dataclass(slots=True)
-class LoggerRegistry:
+class LoggerStates:
     """All logger states by MN, and faults of connections that never named a known MN."""
 
     loggers: dict[str, LoggerState] = field(default_factory=dict)

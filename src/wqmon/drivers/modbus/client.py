@@ -13,16 +13,16 @@ which knows the schedule and the other devices on the line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Self
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
-from wqmon.drivers.modbus.planner import read_limit
-from wqmon.drivers.modbus.profiles import RegisterType
 from wqmon.errors import DeviceUnavailable, PermanentError
+from wqmon.protocol.modbus.config import Transport
+from wqmon.protocol.modbus.planner import read_limit
+from wqmon.protocol.modbus.profiles import RegisterType
 
 # Exception codes meaning "this device (or the path to it) is not there right now".
 _TRANSIENT_CODES = {
@@ -37,14 +37,6 @@ _PERMANENT_CODES = {
     0x02: "illegal data address",
     0x03: "illegal data value",
 }
-
-
-class Transport(StrEnum):
-    """How Modbus frames reach the devices."""
-
-    TCP = "tcp"  # Modbus TCP (MBAP header)
-    RTU = "rtu"  # RTU frames on a serial line (RS-485/RS-232)
-    RTU_OVER_TCP = "rtu_over_tcp"  # RTU frames through a transparent serial-to-Ethernet server
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,13 @@ import logging
 from collections.abc import Callable, Mapping
 
 from wqmon.drivers.base import DriverContext
-from wqmon.drivers.modbus.config import DeviceBinding, ModbusConfig
 from wqmon.drivers.modbus.hub import BusHub
 from wqmon.drivers.modbus.poller import DevicePoller, DeviceState
-from wqmon.drivers.modbus.profiles import load_profile
 from wqmon.errors import ConfigError
 from wqmon.ingest.envelope import Envelope, Outcome
 from wqmon.model import RawReading, Source
+from wqmon.protocol.modbus.config import DeviceBinding, ModbusConfig
+from wqmon.protocol.modbus.profiles import load_profile
 
 log = logging.getLogger(__name__)
 

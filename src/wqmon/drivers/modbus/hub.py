@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from wqmon.drivers.modbus.client import Endpoint, ModbusClient, Transport
-from wqmon.drivers.modbus.config import BusConfig
-from wqmon.drivers.modbus.profiles import RegisterType
+from wqmon.drivers.modbus.client import Endpoint, ModbusClient
 from wqmon.errors import DeviceUnavailable
+from wqmon.protocol.modbus.config import BusConfig, Transport
+from wqmon.protocol.modbus.profiles import RegisterType
 
 
 def endpoint_of(bus: BusConfig) -> Endpoint:

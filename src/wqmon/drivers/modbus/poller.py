@@ -17,18 +17,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from wqmon.drivers.modbus.client import ModbusExceptionResponse
-from wqmon.drivers.modbus.config import DeviceBinding
 from wqmon.drivers.modbus.hub import BusHub
-from wqmon.drivers.modbus.planner import group_by_point, plan_profile, slice_response
-from wqmon.drivers.modbus.profiles import PointValue, Profile, decode_point
-from wqmon.drivers.modbus.readings import (
+from wqmon.errors import DeviceUnavailable
+from wqmon.model import RawReading
+from wqmon.protocol.modbus.config import DeviceBinding
+from wqmon.protocol.modbus.planner import group_by_point, plan_profile, slice_response
+from wqmon.protocol.modbus.profiles import PointValue, Profile, decode_point
+from wqmon.protocol.modbus.readings import (
     ChannelMemory,
     failure_readings,
     next_delay,
     poll_readings,
 )
-from wqmon.errors import DeviceUnavailable
-from wqmon.model import RawReading
 
 log = logging.getLogger(__name__)
 

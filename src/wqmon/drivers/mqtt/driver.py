@@ -20,17 +20,16 @@ import paho.mqtt.client as mqtt
 from prometheus_client import Counter, Gauge
 
 from wqmon.drivers.base import DriverContext
-from wqmon.drivers.http.payload import decode_body
 from wqmon.drivers.mqtt.connection import (
     connect_properties,
     jitter_reconnect_delay,
     make_client,
-    parse_mqtt_url,
     subscription_topic,
 )
-from wqmon.errors import PayloadError
-from wqmon.ingest.envelope import Envelope, Outcome, utcnow
+from wqmon.ingest.envelope import Outcome, utcnow
+from wqmon.ingest.push import BodyRefused, envelope_from_body
 from wqmon.model import DeadLetter, Source
+from wqmon.protocol.mqtt_url import parse_mqtt_url
 
 log = logging.getLogger(__name__)
 DRAIN_ON_STOP_S = 10.0
@@ -163,26 +162,11 @@ class MqttDriver:
         if sites is None:
             return refuse("unknown_gateway", f"gateway {gateway!r} is not registered")
         try:
-            body = decode_body(raw)
-        except PayloadError as exc:
-            reason = "malformed_json" if exc.reason.startswith("malformed") else "invalid_payload"
-            return refuse(reason, exc.reason)
-        if body.site not in sites:
-            return refuse(
-                "site_not_allowed", f"gateway {gateway!r} may not write site {body.site!r}"
+            envelope = envelope_from_body(
+                raw, source=Source.MQTT, peer=peer, allowed_sites=sites, received=received
             )
-        rejected = [
-            DeadLetter(Source.MQTT, peer, item, "invalid_reading", why, received)
-            for item, why in body.refused
-        ]
-        envelope = Envelope(
-            Source.MQTT,
-            peer,
-            body.readings,
-            rejected=rejected,
-            allowed_sites=sites,
-            received_at=received,
-        )
+        except BodyRefused as exc:
+            return refuse(exc.reason, exc.detail)
         return await ctx.pipeline.put(envelope)
 
     def _ack_ready(self) -> None:

@@ -20,30 +20,18 @@ from prometheus_client import start_http_server
 
 from wqmon.alarms.engine import AlarmEngine
 from wqmon.alarms.process import AlarmProcess
-from wqmon.alarms.service import attach_alarms
+from wqmon.alarms.service import start_engine
 from wqmon.balance.job import RollupMaintainer
 from wqmon.balance.worker import PARENT_PID_ENV
 from wqmon.drivers.base import Driver, DriverContext, supervise
 from wqmon.ingest.directory import Directory, load_directory
 from wqmon.ingest.envelope import utcnow
-from wqmon.ingest.pipeline import Pipeline, PipelineConfig
-from wqmon.settings import Settings, libpq_url, spool_folder
+from wqmon.ingest.pipeline import Pipeline, pipeline_config
+from wqmon.settings import Settings, libpq_url
 
 log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[Settings], Sequence[Driver]]
-
-
-def pipeline_config(settings: Settings, role: str = "ingest") -> PipelineConfig:
-    return PipelineConfig(
-        spool_dir=spool_folder(settings, role),
-        spool_max_bytes=settings.spool_max_bytes,
-        queue_size=settings.queue_size,
-        batch_size=settings.batch_size,
-        batch_linger_s=settings.batch_linger_s,
-        writers=settings.writers,
-        future_tolerance_s=settings.future_tolerance_s,
-    )
 
 
 class IngestService:
@@ -91,7 +79,9 @@ class IngestService:
             await self.alarm_process.start()
             self.pipeline.add_commit_listener(self.alarm_process.on_commit)
         elif self.settings.alarm_enabled:
-            self.alarms, self._alarm_tasks = await attach_alarms(self.settings, self.pipeline)
+            # The engine loads its state before it listens: no commit meets an empty registry.
+            self.alarms, self._alarm_tasks = await start_engine(self.settings)
+            self.pipeline.add_commit_listener(self.alarms.on_commit)
         ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
         self._tasks.append(asyncio.create_task(self._reload_loop(), name="ingest:registry-reload"))
         for driver in self.drivers:

@@ -16,7 +16,7 @@ import psycopg
 from prometheus_client import Counter, Gauge
 
 from wqmon.ingest.metrics import IngestMetrics
-from wqmon.ingest.spool import Spool, SpooledBatch, SpoolFull
+from wqmon.ingest.spool_segments import Spool, SpooledBatch, SpoolFull
 
 if TYPE_CHECKING:
     from wqmon.ingest.envelope import Prepared

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from wqmon.drivers.hj212.builder import CN_DAY, CN_HOUR, CN_MINUTE, CN_REALTIME
-from wqmon.drivers.hj212.packet import Packet, parse_time
 from wqmon.errors import FrameError
 from wqmon.flags import normalise_flag
 from wqmon.model import Period, RawPeriodRecord, RawReading
 from wqmon.parameters import HJ212_NATIVE_UNITS, Kind, Parameter, lookup, parse_e_code
+from wqmon.protocol.hj212.builder import CN_DAY, CN_HOUR, CN_MINUTE, CN_REALTIME
+from wqmon.protocol.hj212.packet import Packet, parse_time
 
 PERIOD_OF_CN: dict[str, Period] = {
     CN_MINUTE: Period.MINUTE,

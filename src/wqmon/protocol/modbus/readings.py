@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from wqmon.drivers.modbus.config import DeviceBinding
-from wqmon.drivers.modbus.profiles import PointValue, Profile
 from wqmon.flags import Flag
 from wqmon.model import RawReading
 from wqmon.parameters import Kind, by_code
+from wqmon.protocol.modbus.config import DeviceBinding
+from wqmon.protocol.modbus.profiles import PointValue, Profile
 
 # Kinds whose every poll is a measurement, even when the value repeats.
 _SAMPLED_CONTINUOUSLY = frozenset({Kind.FLOW, Kind.TOTALISER})

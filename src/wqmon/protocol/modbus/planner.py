@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from wqmon.drivers.modbus.profiles import Point, Profile, RegisterType
+from wqmon.protocol.modbus.profiles import Point, Profile, RegisterType
 
 MAX_REGISTERS_PER_READ = 125  # FC 03/04: 125 × 2 bytes fit the 253-byte PDU
 MAX_BITS_PER_READ = 2000  # FC 01/02

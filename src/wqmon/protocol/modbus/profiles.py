@@ -3,7 +3,7 @@
 A profile names the instrument, cites where its map comes from and how sure we are, and lists
 its points (one measured quantity each): register type, 0-based PDU address, data type, byte
 order, scale/offset, unit, sentinels, and optionally a status register (mapped to HJ 212 flags)
-and a sample-time register. Shipped profiles live in ``wqmon/drivers/modbus/profiles/*.yaml``
+and a sample-time register. Shipped profiles live in ``wqmon/protocol/modbus/profiles/*.yaml``
 and load by name; users may load their own file by path. See docs/modbus.md.
 
 Addresses: an integer is the 0-based PDU address sent on the wire. Manual-style register numbers
@@ -27,7 +27,10 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from wqmon.drivers.modbus.registers import (
+from wqmon.errors import ConfigError, RejectedReading
+from wqmon.flags import MAX_FLAG_LENGTH, Flag
+from wqmon.parameters import conversion_factor, lookup
+from wqmon.protocol.modbus.registers import (
     BCD_TIME_REGISTERS,
     ByteOrder,
     DataType,
@@ -39,13 +42,10 @@ from wqmon.drivers.modbus.registers import (
     register_count,
     status_flag,
 )
-from wqmon.errors import ConfigError, RejectedReading
-from wqmon.flags import MAX_FLAG_LENGTH, Flag
-from wqmon.parameters import conversion_factor, lookup
 
 # Shipped YAML files sit in the `profiles/` folder next to this module (a data folder, not a
 # package: the name would clash with this module).
-_PACKAGE = "wqmon.drivers.modbus"
+_PACKAGE = "wqmon.protocol.modbus"
 _FOLDER = "profiles"
 
 

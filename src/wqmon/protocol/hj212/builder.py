@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from wqmon.drivers.hj212.crc import format_crc, hj212_crc16
-from wqmon.drivers.hj212.packet import FLAG_ACK, FLAG_SPLIT, Packet
+from wqmon.protocol.hj212.crc import format_crc, hj212_crc16
+from wqmon.protocol.hj212.packet import FLAG_ACK, FLAG_SPLIT, Packet
 
 ST_INTERACTION = "91"
 VERSION_2017 = 1

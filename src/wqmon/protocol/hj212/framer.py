@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wqmon.drivers.hj212.crc import CrcVariant, check_crc
 from wqmon.errors import FrameError
+from wqmon.protocol.hj212.crc import CrcVariant, check_crc
 
 HEADER = b"##"
 _PREFIX_LEN = 6  # "##" + 4 length digits

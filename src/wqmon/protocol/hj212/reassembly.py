@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from wqmon.drivers.hj212.packet import FLAG_SPLIT, Cp, Packet
+from wqmon.protocol.hj212.packet import FLAG_SPLIT, Cp, Packet
 
 Key = tuple[str, str, str]
 DEFAULT_TIMEOUT_S = 60.0

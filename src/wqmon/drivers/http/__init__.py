@@ -1,1 +1,0 @@
-"""HTTP push of readings (POST /api/v1/readings) decoding shared with MQTT."""

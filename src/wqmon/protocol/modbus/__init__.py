@@ -1,0 +1,1 @@
+"""Modbus register codecs, device profiles, read planning and readings. Pure code."""

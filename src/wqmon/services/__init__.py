@@ -1,0 +1,1 @@
+"""Composition roots: the processes `wqmon` runs, wired from their parts."""
