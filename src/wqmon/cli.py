@@ -1,4 +1,4 @@
-"""The `wqmon` command line (DESIGN.md §3): one entry point, one subcommand per job."""
+"""The `wqmon` command line (docs/contracts.md §1): one entry point, one subcommand per job."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """HJ 212-2017 data flags (Table 8) and which of them count as valid data.
 
 A flag is one letter; provinces and vendors add their own (E, K, P, H ...). Unknown letters are
-stored verbatim and count as invalid unless configured otherwise (domain.md §1.9).
+stored verbatim and count as invalid unless configured otherwise (docs/field-facts.md §5).
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ class PeriodRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """Input refused with a reason, kept raw for inspection (DESIGN.md §6)."""
+    """Input refused with a reason, kept raw for inspection (docs/contracts.md §2)."""
 
     source: str
     peer: str

@@ -3,7 +3,7 @@
 Every parameter is identified by its HJ 212-2017 code (`w01018` is COD). Drivers may name it by
 an alias (`cod`), by the 2005 code (`011`), by a process `e`-code (`e10201` = inlet COD, device 01),
 in any letter case. Values are converted to the canonical unit at the driver boundary:
-concentration mg/L, flow m³/h, volume m³, load kg (DESIGN.md §2).
+concentration mg/L, flow m³/h, volume m³, load kg (docs/field-facts.md §6).
 """
 
 from __future__ import annotations

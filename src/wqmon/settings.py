@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # Rollup recomputation: in a child process of ingest (default), inline, or off.
     rollup_mode: Literal["process", "inline", "off"] = "process"
 
-    # The local durable spool used while the database is unreachable (DESIGN.md §6).
+    # The local durable spool used while the database is unreachable (docs/contracts.md §2).
     spool_enabled: bool = True
     spool_dir: Path | None = None  # default: $XDG_STATE_HOME/wqmon/spool/<database hash>
     spool_max_bytes: int = Field(1024**3, gt=0)

@@ -1,4 +1,4 @@
-"""Two `wqmon ingest` replicas sharing one MQTT subscription group (DESIGN.md §8).
+"""Two `wqmon ingest` replicas sharing one MQTT subscription group (docs/contracts.md §3).
 
 Each replica is a real process with its own client id (its own persistent MQTT 5 session), its
 own spool folder and its own metrics port, in the shared group `$share/wqmon/...`, against one

@@ -2,7 +2,7 @@
 
 A rule decides *whether* its condition holds; a `Policy` decides *when* that becomes an alarm:
 the delay before raising, the delay and value hysteresis before clearing, and the severity.
-Defaults follow DESIGN.md §5 and domain.md §3; every figure can be overridden per point or per
+Defaults follow docs/field-facts.md §8, §9 and docs/alarms.md; every figure can be overridden per point or per
 channel with `WQMON_ALARM_OVERRIDES` (see `ChannelOverride`).
 """
 

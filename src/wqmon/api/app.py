@@ -1,4 +1,4 @@
-"""The FastAPI application of `wqmon api` (DESIGN.md §3).
+"""The FastAPI application of `wqmon api` (docs/contracts.md §1).
 
 It reads the database through a connection pool and writes pushed readings through its own
 ingest pipeline (so `POST /api/v1/readings` answers after commit, like every other source).

@@ -1,4 +1,4 @@
-"""API keys: creation, hashing and lookup (DESIGN.md §6).
+"""API keys: creation, hashing and lookup (docs/contracts.md §2).
 
 A token is `wqm_` + 43 URL-safe characters (256 random bits). The database keeps its SHA-256
 and an 8-character prefix to tell keys apart in listings; the token itself is shown once.

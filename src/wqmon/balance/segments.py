@@ -74,7 +74,7 @@ def hold_steps(
 
     Unlike flow, an invalid result is skipped: an analyser result flagged C or M is a check or a
     maintenance run, not a sample of the sewage, so the last valid result still stands for the
-    water until the next valid result or until it is `max_age_s` old (domain.md §2.3).
+    water until the next valid result or until it is `max_age_s` old (docs/field-facts.md §7).
     """
     valid = [p for p in points if _usable(p, valid_flags)]
     steps = []

@@ -1,4 +1,4 @@
-"""A local durable spool for batches the database cannot take right now (DESIGN.md §6).
+"""A local durable spool for batches the database cannot take right now (docs/contracts.md §2).
 
 Append-only segment files in one folder. A batch is appended as one record and fsync'd before
 its sources are acknowledged; records are replayed in order when the database is back, and a

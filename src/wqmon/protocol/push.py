@@ -1,9 +1,9 @@
-"""The JSON body pushed by gateways over MQTT and HTTP (DESIGN.md §3), decoded with msgspec.
+"""The JSON body pushed by gateways over MQTT and HTTP (docs/contracts.md §1), decoded with msgspec.
 
     {"site": "WWTP-01", "readings": [{"point": "inlet", "parameter": "cod",
       "ts": "2025-06-01T08:00:00+08:00", "value": 231.5, "unit": "mg/L", "flag": "N"}]}
 
-msgspec decodes and type-checks a reading in about a microsecond (DESIGN.md §7); pydantic per
+msgspec decodes and type-checks a reading in about a microsecond (docs/performance-notes.md §3); pydantic per
 reading is five times slower. A body whose shape is wrong as a whole is refused; when only some
 readings have wrong types, the good ones are kept and each bad one is refused with its reason.
 """

@@ -1,4 +1,4 @@
-"""Discharge-limit presets (mg/L; pH as a range), from domain.md §3.
+"""Discharge-limit presets (mg/L; pH as a range), from docs/field-facts.md §8.
 
 GB 18918-2002 for municipal plant outlets (daily mean maxima; NH3-N for water above 12 °C; TP for
 plants built from 2006), GB 8978-1996 class 3 and GB/T 31962-2015 grades A/B/C for enterprises

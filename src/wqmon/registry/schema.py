@@ -1,4 +1,4 @@
-"""The registry file (YAML, DESIGN.md §3), validated with errors that name the entry and field.
+"""The registry file (YAML, docs/contracts.md §1), validated with errors that name the entry and field.
 
 Unknown keys are errors. Cross-references (region parents, site regions, gateway sites, limit
 parameters, unique MNs, Modbus buses, profiles and their point maps) are checked after the shape, so every message points at one place in the

@@ -1,6 +1,6 @@
 """`wqmon ingest`: the pipeline, its drivers, a registry reloader and the metrics endpoint.
 
-Shutdown is ordered (style.md §8.6): stop the drivers (no new input), drain the pipeline (every
+Shutdown is ordered (docs/ARCHITECTURE.md, Shutdown): stop the drivers (no new input), drain the pipeline (every
 accepted envelope committed and acknowledged), then stop the writers.
 """
 

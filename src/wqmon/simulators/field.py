@@ -2,7 +2,7 @@
 
 Every value is a pure function of (seed, site, point, parameter, time): no state, no call-order
 dependence, so a backfill and a live run agree, and a test can ask for any instant. What the
-models do (DESIGN.md §1, §5; domain.md):
+models do (docs/field-facts.md §4, §7, §9):
 
 - Flow meters are continuous: a municipal plant follows a diurnal curve scaled to its capacity
   (low at 4 am, peaks late morning and evening); an enterprise follows its production shifts.
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 FLOW, COD, NH3N, TP, TN, PH = "w00000", "w01018", "w21003", "w21011", "w21001", "w01001"
 ANALYSED = frozenset({COD, NH3N, TP, TN})  # held between samples; flow and pH are continuous
 INFLUENT_COD_RANGE = (150.0, 450.0)
-LOW_INFLUENT_COD = 260.0  # below this a plant's influent is diluted (DESIGN.md §1)
+LOW_INFLUENT_COD = 260.0  # below this a plant's influent is diluted (docs/field-facts.md §9)
 OUTLET_COD_RANGE = (15.0, 45.0)
 DEFAULT_COD_LIMIT = 50.0  # GB 18918-2002 Class 1-A
 ANALYSER_CYCLES_MIN = (60, 90, 120)

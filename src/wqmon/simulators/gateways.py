@@ -1,4 +1,4 @@
-"""Simulated field gateways: MQTT publishers and HTTP pushers of the JSON body (DESIGN.md §3).
+"""Simulated field gateways: MQTT publishers and HTTP pushers of the JSON body (docs/contracts.md §1).
 
 A gateway reports, per tick, one body per site with the current value of every parameter of
 its points; a backfill sends one body per site and chunk of history. Faults from the model:

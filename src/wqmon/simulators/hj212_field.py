@@ -4,7 +4,7 @@ A logger uploads real-time data (2011, `-Rtd`, `-Flag`, `-SampleTime` for analys
 interval, hourly data (2061) when an hour ends, serves the host's history pulls from the model,
 and obeys the model's faults: offline (disconnects), clock skew (DataTime off), resends (the
 same record twice) and corrupted frames (a bad CRC before the good frame). Flow goes in L/s,
-as loggers send it (domain.md §1.10).
+as loggers send it (docs/field-facts.md §6).
 """
 
 from __future__ import annotations

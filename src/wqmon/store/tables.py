@@ -301,7 +301,7 @@ rollup_dirty = Table(
     PrimaryKeyConstraint("point_id", "hour"),
 )
 
-# API keys (DESIGN.md §6): only a SHA-256 of the token is stored. Tokens are 256 random bits,
+# API keys (docs/contracts.md §2): only a SHA-256 of the token is stored. Tokens are 256 random bits,
 # so a fast hash is as good as a slow one here, and it keeps authentication off the hot path.
 api_key = Table(
     "api_key",

@@ -75,7 +75,7 @@ def ensure_hypertables(conn: Connection, wanted: Literal["auto", "require", "off
         if table in existing:
             continue
         # Our own primary keys are the only indexes wanted: the default `ts DESC` index costs
-        # ~40 % of COPY speed (DESIGN.md §7) and the key (channel_id, ts) serves our queries.
+        # ~40 % of COPY speed (docs/performance-notes.md §3) and the key (channel_id, ts) serves our queries.
         conn.execute(
             text(
                 f"SELECT create_hypertable('{table}', by_range('ts', INTERVAL '{interval}'), "

@@ -2,7 +2,7 @@
 
 Readings go by binary COPY. The fast path copies straight into `reading` inside a savepoint; a
 batch that hits an existing key (a replay) falls back to COPY into a temporary staging table and
-`INSERT … ON CONFLICT DO NOTHING`, which never duplicates. DESIGN.md §7 measured the staging path
+`INSERT … ON CONFLICT DO NOTHING`, which never duplicates. docs/performance-notes.md §3 records the staging path
 at about half the speed of a plain COPY, so it is only taken when needed, and kept for a few
 batches after a replay is detected (replays come in runs).
 

@@ -71,8 +71,8 @@ def test_every_shipped_profile_is_listed() -> None:
 def test_every_shipped_profile_loads_with_source_and_confidence(name: str) -> None:
     profile = load_profile(name)
     assert profile.name == name
-    assert "domain.md §5.2" in profile.source
-    # domain.md marks every one of these maps [S]: secondary sources, none verified.
+    assert "docs/field-facts.md §10" in profile.source
+    # docs/field-facts.md §10 marks every one of these maps [S]: secondary sources, none verified.
     assert profile.confidence is Confidence.SECONDARY
     assert profile.points
 

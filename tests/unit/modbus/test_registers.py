@@ -30,7 +30,7 @@ from wqmon.protocol.modbus.registers import (
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORDERS = list(ByteOrder)
 
-# 123.456 = 0x42F6E979 (domain.md §5.1)
+# 123.456 = 0x42F6E979 (docs/field-facts.md §10)
 FLOAT32_123_456 = {
     ByteOrder.ABCD: [0x42F6, 0xE979],
     ByteOrder.CDAB: [0xE979, 0x42F6],

@@ -1,7 +1,7 @@
-"""`POST /api/v1/readings`: the HTTP push of a gateway (same body as MQTT, DESIGN.md §3).
+"""`POST /api/v1/readings`: the HTTP push of a gateway (same body as MQTT, docs/contracts.md §1).
 
 The answer comes only after the readings are committed, so a 200 is an acknowledgement in the
-sense of DESIGN.md §6: a gateway that gets one may forget the data.
+sense of docs/contracts.md §2: a gateway that gets one may forget the data.
 """
 
 from __future__ import annotations

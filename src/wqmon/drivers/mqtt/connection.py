@@ -1,6 +1,6 @@
 """The paho-mqtt client set up for at-least-once delivery with acknowledgement after commit.
 
-paho-mqtt 2 with `manual_ack=True` lets us send each PUBACK ourselves (style.md §8.5; aiomqtt
+paho-mqtt 2 with `manual_ack=True` lets us send each PUBACK ourselves (ADR 0004: aiomqtt
 2.x acknowledges on receipt, which would lose messages on a crash). MQTT 5 because its Receive
 Maximum bounds the messages the broker sends us unacknowledged — our backpressure — and its
 session expiry keeps our queue on the broker while we are down.

@@ -1,6 +1,6 @@
 """Build HJ 212 frames: the server's answers and commands, and uploads for simulators and tests.
 
-Answers follow Appendix C (domain.md §1.6): they reuse the QN of the packet answered, use
+Answers follow Appendix C (docs/field-facts.md §3): they reuse the QN of the packet answered, use
 `ST=91`, echo PW and MN, and carry only the version bits in Flag (no ack requested).
 """
 

@@ -6,7 +6,7 @@ optional per-point map first, then by the catalogue (2017 codes, 2005 codes, ST=
 ST=52 `e`-codes name the process they measure (`e1…` plant inlet, `e2…` outlet), so a logger
 sending both is routed by the code's role to the site's point of that role (`role_points`).
 One bad item never spoils the packet: unknown codes, unroutable `e`-codes and non-numeric values
-come back as `RejectedItem`s. Flow is sent in L/s (domain.md §1.10), so flow values carry `unit="L/s"` and
+come back as `RejectedItem`s. Flow is sent in L/s (docs/field-facts.md §6), so flow values carry `unit="L/s"` and
 the pipeline converts them to m³/h.
 """
 

@@ -2,7 +2,7 @@
 
 HJ 212-2017 Appendix A calls its checksum "ANSI CRC16", but the algorithm differs from
 CRC-16/MODBUS: the *high* byte of the register is XORed with each data byte and the old low byte
-is discarded (domain.md §1.4). Some real loggers send the standard CRC-16/MODBUS instead, written
+is discarded (docs/field-facts.md §2). Some real loggers send the standard CRC-16/MODBUS instead, written
 low byte first; `check_crc` recognises that variant and lets the caller decide per MN.
 """
 

@@ -6,7 +6,7 @@
 means bytes were skipped silently (CR/LF/space between frames): call again.
 
 A frame is `##` + 4-digit length + data segment + 4 hex CRC digits + CR LF. Real loggers get
-the length wrong, drop the trailer or send LF only (domain.md §1.11), so when the declared
+the length wrong, drop the trailer or send LF only (docs/field-facts.md §4), so when the declared
 length does not lead to a matching CRC the framer falls back to scanning for the end of the
 frame (the next LF or the next `##`) and accepts the frame if its CRC matches, flagged
 `length_mismatch`. The framer never raises on input and never reads past `max_segment`.

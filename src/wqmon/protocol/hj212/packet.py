@@ -3,7 +3,7 @@
 Header fields (QN, ST, CN, PW, MN, Flag, PNUM, PNO) are read by name, in any order. The CP data
 area is split into objects by `;` and items by `,`; an item `code-Attr=value` is split at the
 LAST `-` (vendor codes contain hyphens) and items of one code are merged across objects, so
-`01-ZsRtd=0;...;01-Rtd=0` gives one object (domain.md §1.8, §1.11). Items without a `-`
+`01-ZsRtd=0;...;01-Rtd=0` gives one object (docs/field-facts.md §4). Items without a `-`
 (DataTime, BeginTime, RtdInterval, QnRtn ...) are kept in `Cp.fields`.
 """
 
@@ -70,7 +70,7 @@ class Packet:
 
     @property
     def ack_requested(self) -> bool:
-        """Whether to answer: Flag bit A set, or Flag absent (server policy, domain.md §1.6)."""
+        """Whether to answer: Flag bit A set, or Flag absent (server policy, docs/field-facts.md §3)."""
         return self.flag is None or bool(self.flag & FLAG_ACK)
 
     @property
@@ -115,7 +115,7 @@ def parse_cp(text: str) -> Cp:
                 continue
             attrs = cp.items.setdefault(normalise_code(code), {})
             # A repeated attribute keeps its first value: one device sends its totaliser reading
-            # as a second `w00000-Avg` (domain.md §1.10).
+            # as a second `w00000-Avg` (docs/field-facts.md §6).
             attrs.setdefault(_normalise_attribute(attribute), value.strip())
     return cp
 

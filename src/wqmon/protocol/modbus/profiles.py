@@ -10,7 +10,7 @@ Addresses: an integer is the 0-based PDU address sent on the wire. Manual-style 
 are accepted as *quoted strings* and converted: ``"40001"``/``"400001"``/``"4:00001"`` are
 holding register PDU address 0, ``"3xxxx"`` input registers, ``"1xxxx"`` discrete inputs,
 ``"0xxxx"`` coils; ``"0x242F"`` is a hexadecimal PDU address. Off-by-one is the most common
-Modbus integration bug (domain.md §5.1), hence the explicit forms.
+Modbus integration bug (docs/field-facts.md §10), hence the explicit forms.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class RegisterType(StrEnum):
 
 
 class Confidence(StrEnum):
-    """How sure we are of a register map (domain.md legend)."""
+    """How sure we are of a register map (the confidence marks of docs/field-facts.md)."""
 
     VERIFIED = "verified"  # checked against the vendor's primary document or a real device
     SECONDARY = "secondary"  # from public driver code, articles or manual excerpts

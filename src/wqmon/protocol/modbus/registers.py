@@ -18,7 +18,7 @@ generalisation to 16-bit (only the byte swap matters) and 64-bit values (CDAB se
 words lowest first: ``GH EF CD AB``).
 
 Nothing here does I/O; the functions are the unit-tested core the Modbus driver builds on
-(domain.md §5.1).
+(docs/field-facts.md §10).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def decode(words: list[int], spec: ValueSpec) -> float:
 def measure(words: list[int], spec: ValueSpec) -> Measurement:
     """Decode a value and judge it: NaN, infinity or a sentinel is an instrument fault (`D`).
 
-    E+H flow meters send NaN during faults (domain.md §5.1); treating every non-number as
+    E+H flow meters send NaN during faults (docs/field-facts.md §10); treating every non-number as
     flag D keeps a broken instrument out of loads instead of storing garbage.
     """
     raw = decode_raw(words, spec.data_type, spec.order)
@@ -278,7 +278,7 @@ def status_flag(text: str, mapping: dict[str, str], default: str | None = None) 
         text: The decoded status, e.g. ``"N"``, ``"cz"`` or ``"2"``.
         mapping: Status text to flag, matched exactly first, then case-insensitively.
         default: Flag for texts not in the mapping. None keeps a short text verbatim (vendors
-            add letters such as E or K, stored as sent per domain.md §1.9).
+            add letters such as E or K, stored as sent per docs/field-facts.md §5).
 
     Returns:
         The flag; an empty or unreadable unmapped status counts as a fault (``D``).
