@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     hj212_history_timeout_s: float = Field(600.0, gt=0)  # its 9012 after a history upload
     hj212_gap_fill_after_s: float = Field(3600.0, ge=0)  # silence that triggers a 2061 pull; 0 off
     hj212_command_poll_s: float = Field(30.0, gt=0)  # hj212_command table poll besides NOTIFY
+
+    # Sources without settings of their own (docs/drivers.md): {"name": {option: value}}, e.g.
+    # WQMON_DRIVERS='{"line_udp": {"port": 8094}}'; a name present enables that driver.
+    drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)

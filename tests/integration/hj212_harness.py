@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from wqmon.drivers.hj212.config import Hj212Config
 from wqmon.drivers.hj212.server import Hj212Driver
 from wqmon.protocol.hj212 import builder
 from wqmon.services.ingest import IngestService
@@ -78,7 +79,7 @@ async def running_server(db_url: str, **overrides: Any) -> AsyncIterator[Server]
         batch_linger_s=0.02,
         **overrides,
     )
-    driver = Hj212Driver()
+    driver = Hj212Driver(Hj212Config.from_settings(settings))
     service = IngestService(settings, [driver])
     await service.start()
     async with asyncio.timeout(10):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from wqmon.drivers.modbus.config import ModbusDriverConfig
 from wqmon.drivers.modbus.driver import ModbusDriver, snapshot
 from wqmon.drivers.modbus.poller import DeviceState
 from wqmon.protocol.modbus.profiles import load_profile
@@ -88,7 +89,7 @@ class Rig:
 async def _rig(db_url: str, registry: Path) -> AsyncIterator[Rig]:
     import_file(db_url, registry)
     settings = Settings(database_url=db_url, batch_linger_s=0.02, hj212_enabled=False)
-    driver = ModbusDriver(reload_check_s=0.05)
+    driver = ModbusDriver(ModbusDriverConfig(reload_check_s=0.05))
     service = IngestService(settings, [driver])
     await service.start()
     try:

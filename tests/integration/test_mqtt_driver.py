@@ -15,12 +15,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
 from tests.fixtures.gateways import Publisher, body, gateway_registry
 from tests.fixtures.services import Mosquitto
+from wqmon.drivers.mqtt import driver as driver_module
+from wqmon.drivers.mqtt.config import MqttConfig
+from wqmon.drivers.mqtt.connection import make_client
 from wqmon.drivers.mqtt.driver import MqttDriver, gateway_of
+from wqmon.protocol.mqtt_url import BrokerAddress
 from wqmon.registry.importer import import_file
 from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
@@ -73,8 +78,9 @@ def test_gateway_of_topic() -> None:
 async def test_ten_gateways_50k_readings_stored_exactly_once(
     gateways_db: str, mosquitto: Mosquitto
 ) -> None:
-    driver = MqttDriver()
-    service = IngestService(_settings(gateways_db, mosquitto), [driver])
+    settings = _settings(gateways_db, mosquitto)
+    driver = MqttDriver(MqttConfig.from_settings(settings))
+    service = IngestService(settings, [driver])
     await service.start()
     try:
         await asyncio.wait_for(driver.connected.wait(), 10)
@@ -98,7 +104,7 @@ async def test_ten_gateways_50k_readings_stored_exactly_once(
         assert metrics.value("wqmon_ingest_stored_readings_total", source="mqtt") == 50_000
         await asyncio.to_thread(
             _wait_until,
-            lambda: metrics.value("wqmon_mqtt_acks_total") == messages * GATEWAYS,
+            lambda: metrics.value("wqmon_mqtt_acks_total", component="mqtt") == messages * GATEWAYS,
             10,
             "acks",
         )
@@ -111,8 +117,9 @@ async def test_ten_gateways_50k_readings_stored_exactly_once(
 async def test_bad_messages_are_dead_lettered_with_reasons(
     gateways_db: str, mosquitto: Mosquitto
 ) -> None:
-    driver = MqttDriver()
-    service = IngestService(_settings(gateways_db, mosquitto), [driver])
+    settings = _settings(gateways_db, mosquitto)
+    driver = MqttDriver(MqttConfig.from_settings(settings))
+    service = IngestService(settings, [driver])
     await service.start()
     try:
         await asyncio.wait_for(driver.connected.wait(), 10)
@@ -155,8 +162,57 @@ async def test_bad_messages_are_dead_lettered_with_reasons(
         )
         # Every message, good or bad, is acknowledged once handled: nothing is redelivered forever.
         await asyncio.to_thread(
-            _wait_until, lambda: m.value("wqmon_mqtt_acks_total") == 5, 10, "acks"
+            _wait_until, lambda: m.value("wqmon_mqtt_acks_total", component="mqtt") == 5, 10, "acks"
         )
+        pub.close()
+    finally:
+        await service.stop()
+
+
+async def test_driver_restarted_after_a_crash_consumes_and_stores(
+    gateways_db: str, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that raises is restarted by the supervisor, and the new run works: its metrics
+    are not registered a second time (that raised "Duplicated timeseries" on every restart)."""
+    calls = 0
+
+    def make_client_failing_once(config: MqttConfig, address: BrokerAddress) -> mqtt.Client:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("simulated failure of the first run")
+        return make_client(config, address)
+
+    monkeypatch.setattr(driver_module, "make_client", make_client_failing_once)
+    settings = _settings(gateways_db, mosquitto)
+    driver = MqttDriver(MqttConfig.from_settings(settings))
+    service = IngestService(settings, [driver])
+    await service.start()
+    try:
+        try:
+            await asyncio.wait_for(driver.connected.wait(), 15)
+        except TimeoutError:
+            pytest.fail(f"the restarted driver never connected ({calls} runs)")
+        assert calls == 2
+        pub = Publisher(mosquitto, 0)
+        # The subscription may not be in place yet: resend message 0 until it is stored.
+        await asyncio.to_thread(_wait_for_subscription, gateways_db, pub)
+        for n in range(1, 5):
+            pub.publish(n, body(0, n, PER_MESSAGE))
+        total = 5 * PER_MESSAGE
+        await asyncio.to_thread(_wait_until, lambda: _count(gateways_db) >= total, 20, "rows")
+        await asyncio.to_thread(_wait_until, lambda: len(pub.acked) == 5, 10, "publisher acks")
+        assert _count(gateways_db) == total
+        telemetry = service.telemetry
+        messages = telemetry.value("wqmon_mqtt_messages_total", component="mqtt")
+        assert messages >= 5  # message 0 may have been sent more than once
+        await asyncio.to_thread(
+            _wait_until,
+            lambda: telemetry.value("wqmon_mqtt_acks_total", component="mqtt") == messages,
+            10,
+            "acks",
+        )
+        assert telemetry.value("wqmon_mqtt_connects_total", component="mqtt") == 1
         pub.close()
     finally:
         await service.stop()

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from wqmon.model import PeriodRecord, Reading
 from wqmon.settings import Settings
+from wqmon.telemetry import AlarmCounts
 
 log = logging.getLogger(__name__)
 FRAME = struct.Struct(">I")
@@ -54,6 +55,7 @@ class AlarmProcess:
         self.settings = settings
         self.max_pending = max_pending_readings
         self.dropped = 0
+        self.handed_over = 0  # readings written to the child (which evaluates them)
         self._frames: deque[tuple[bytes, int]] = deque()
         self._pending = 0
         self._ready = asyncio.Event()
@@ -100,7 +102,12 @@ class AlarmProcess:
                 proc.stdin.write(frame)
                 await proc.stdin.drain()
                 self._pending -= count
+                self.handed_over += count
             self._idle.set()
+
+    def counts(self) -> AlarmCounts:
+        """Readings handed to the child for evaluation, and those dropped (for the metrics)."""
+        return AlarmCounts(self.handed_over, self.dropped)
 
     async def stop(self, timeout_s: float = 15.0) -> None:
         """Hand over what is queued, close the child's stdin and wait for it to finish."""

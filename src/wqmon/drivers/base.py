@@ -1,9 +1,8 @@
-"""The driver contract: a source of readings run and restarted by the ingest service.
+"""The driver supervisor; the contract itself lives in `wqmon.ingest.contract` (re-exported here).
 
-A driver is an object with a `name` and an `async run(ctx)` that runs until cancelled. It hands
-readings to `ctx.pipeline.put()` (which blocks when the pipeline is full: that is backpressure,
-not an error) and acknowledges its source only when the returned future resolves. An exception
-other than cancellation makes the supervisor restart it with jittered backoff.
+A driver is an object with a `name` and an `async run(ctx)` that runs until cancelled (see
+docs/drivers.md). An exception other than cancellation makes the supervisor restart it with
+jittered backoff.
 """
 
 from __future__ import annotations
@@ -11,34 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
 
-from wqmon.ingest.directory import Directory
-from wqmon.ingest.pipeline import Pipeline
-from wqmon.settings import Settings
+from wqmon.ingest.contract import Driver, DriverContext, Sink
+
+__all__ = ["Driver", "DriverContext", "Sink", "supervise"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DriverContext:
-    """What every driver gets: the pipeline, the current registry view, settings and a clock."""
-
-    pipeline: Pipeline
-    directory: Callable[[], Directory]  # the newest snapshot; reloaded by the service
-    settings: Settings
-    clock: Callable[[], datetime]
-
-
-class Driver(Protocol):
-    """A source of readings. Runs until cancelled."""
-
-    name: str
-
-    async def run(self, ctx: DriverContext) -> None: ...
 
 
 async def supervise(

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 
@@ -361,6 +361,12 @@ class Pipeline:
                 listener(readings, periods)
             except Exception:
                 log.exception("commit listener failed")
+
+
+if TYPE_CHECKING:
+    from wqmon.ingest.contract import Sink
+
+    _PIPELINE_IS_A_SINK: type[Sink] = Pipeline  # mypy proves the contract here
 
 
 def pipeline_config(settings: Settings, role: str = "ingest") -> PipelineConfig:

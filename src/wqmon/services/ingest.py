@@ -23,11 +23,13 @@ from wqmon.alarms.process import AlarmProcess
 from wqmon.alarms.service import start_engine
 from wqmon.balance.job import RollupMaintainer
 from wqmon.balance.worker import PARENT_PID_ENV
-from wqmon.drivers.base import Driver, DriverContext, supervise
+from wqmon.drivers.base import supervise
+from wqmon.ingest.contract import Driver, DriverContext
 from wqmon.ingest.directory import Directory, load_directory
 from wqmon.ingest.envelope import utcnow
 from wqmon.ingest.pipeline import Pipeline, pipeline_config
 from wqmon.settings import Settings, libpq_url
+from wqmon.telemetry import AlarmCounts, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,13 @@ DriverFactory = Callable[[Settings], Sequence[Driver]]
 class IngestService:
     """Owns the pipeline and the drivers for the lifetime of `wqmon ingest` (or the demo)."""
 
-    def __init__(self, settings: Settings, drivers: Sequence[Driver]) -> None:
+    def __init__(
+        self, settings: Settings, drivers: Sequence[Driver], telemetry: Telemetry | None = None
+    ) -> None:
         self.settings = settings
         self.drivers = list(drivers)
+        # One registry for the pipeline, the drivers and the alarms, served on the metrics port.
+        self.telemetry = telemetry or Telemetry()
         self.directory = Directory()
         self.pipeline: Pipeline | None = None
         self.rollups: RollupMaintainer | None = None
@@ -71,18 +77,28 @@ class IngestService:
 
     async def start(self) -> None:
         await self.reload_directory()
-        self.pipeline = Pipeline(self.connect, self.directory, pipeline_config(self.settings))
+        self.pipeline = Pipeline(
+            self.connect,
+            self.directory,
+            pipeline_config(self.settings),
+            metrics=self.telemetry.ingest,
+        )
         self.pipeline.start()
         await self._start_rollups(self.pipeline)
         if self.settings.alarm_enabled and self.settings.alarm_mode == "process":
             self.alarm_process = AlarmProcess(self.settings)
             await self.alarm_process.start()
             self.pipeline.add_commit_listener(self.alarm_process.on_commit)
+            self.telemetry.alarms.watch("alarms", self.alarm_process.counts)
         elif self.settings.alarm_enabled:
             # The engine loads its state before it listens: no commit meets an empty registry.
             self.alarms, self._alarm_tasks = await start_engine(self.settings)
             self.pipeline.add_commit_listener(self.alarms.on_commit)
-        ctx = DriverContext(self.pipeline, lambda: self.directory, self.settings, utcnow)
+            stats = self.alarms.stats
+            self.telemetry.alarms.watch(
+                "alarms", lambda: AlarmCounts(stats.readings, stats.dropped)
+            )
+        ctx = DriverContext(self.pipeline, lambda: self.directory, utcnow, self.telemetry)
         self._tasks.append(asyncio.create_task(self._reload_loop(), name="ingest:registry-reload"))
         for driver in self.drivers:
             self._tasks.append(
@@ -92,7 +108,7 @@ class IngestService:
             start_http_server(
                 self.settings.metrics_port,
                 self.settings.metrics_host,
-                registry=self.pipeline.metrics.registry,
+                registry=self.telemetry.registry,
             )
         log.info("ingest running: drivers %s", ", ".join(d.name for d in self.drivers) or "none")
         self.ready.set()

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from wqmon.api.deps import State, require_role
 from wqmon.api.keys import ApiKey
+from wqmon.ingest.contract import Sink
 from wqmon.ingest.envelope import utcnow
 from wqmon.ingest.push import BodyRefused, envelope_from_body
 from wqmon.model import DeadLetter, Source
@@ -73,13 +74,12 @@ async def push_readings(
 ) -> PushResult:
     """Store a gateway's readings; answers after commit with what was stored and refused."""
     raw = await read_limited(request, MAX_BODY_BYTES)
+    sink: Sink = state.pipeline  # the route is a source like any driver (docs/drivers.md)
     received = utcnow()
     peer = f"key:{key.name}"
 
     async def refuse(code: int, reason: str, detail: str) -> HTTPException:
-        await state.pipeline.dead_letter(
-            DeadLetter(Source.HTTP, peer, raw, reason, detail, received)
-        )
+        await sink.dead_letter(DeadLetter(Source.HTTP, peer, raw, reason, detail, received))
         return HTTPException(code, detail)
 
     allowed = key.sites if key.role == "gateway" else frozenset[str]()
@@ -94,7 +94,7 @@ async def push_readings(
             else status.HTTP_422_UNPROCESSABLE_CONTENT
         )
         raise await refuse(code, exc.reason, exc.detail) from exc
-    outcome = await state.pipeline.submit(envelope)
+    outcome = await sink.submit(envelope)
     return PushResult(
         stored=outcome.stored,
         duplicates=outcome.duplicates,

@@ -3,7 +3,7 @@
 `wqmon hj212 backfill` inserts a pending row and notifies; the ingest process that holds the
 logger's connection claims it (`FOR UPDATE SKIP LOCKED`, so replicas never run one twice), runs
 the history pull and writes the outcome back. Rows for loggers not connected stay pending until
-their logger connects; a poll every `hj212_command_poll_s` covers a missed notification.
+their logger connects; a poll every `command_poll_s` covers a missed notification.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ _RETRY_CAP_S = 30.0
 class CommandWorker:
     """Listens for commands and runs them against the driver's connected loggers."""
 
-    def __init__(self, driver: Hj212Driver) -> None:
+    def __init__(self, driver: Hj212Driver, database_url: str) -> None:
         self.driver = driver
+        self._url = libpq_url(database_url)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
 
@@ -48,8 +49,7 @@ class CommandWorker:
         self._wake.set()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        url = libpq_url(self.driver.ctx.settings.database_url)
-        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
+        return await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=5)
 
     async def run(self) -> None:
         """Listen and dispatch until cancelled, reconnecting with backoff after failures."""
@@ -82,7 +82,7 @@ class CommandWorker:
             self._wake.set()
 
     async def _dispatch_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        poll = self.driver.ctx.settings.hj212_command_poll_s
+        poll = self.driver.config.command_poll_s
         while True:
             connected = self.driver.connected_mns()
             if connected:

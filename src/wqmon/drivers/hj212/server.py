@@ -1,15 +1,15 @@
 """The HJ 212 TCP server driver: accepts data loggers and runs one `Session` per connection.
 
-    driver = Hj212Driver()
+    driver = Hj212Driver(Hj212Config.from_settings(settings))
     # as a driver of `wqmon ingest`: supervise(driver, ctx) calls driver.run(ctx)
-    await driver.ready.wait(); driver.port           # the bound port (0 in settings = any)
+    await driver.ready.wait(); driver.port           # the bound port (0 in the config = any)
     await driver.request_history(mn, "2061", begin, end)   # a 补数 pull from a connected logger
     driver.state.snapshot()                          # per-MN state for the API
 
-Connections beyond `hj212_max_connections_per_peer` from one IP are closed at once. A timer
+Connections beyond `max_connections_per_peer` from one IP are closed at once. A timer
 expires incomplete split uploads. History pulls send 2051/2061/2031 with BeginTime/EndTime in the
 site's zone and return after the logger's 9012, once everything it uploaded is committed. A
-logger that reconnects after more than `hj212_gap_fill_after_s` of silence is asked for the hours
+logger that reconnects after more than `gap_fill_after_s` of silence is asked for the hours
 it missed. Pulls requested by other processes arrive through `hj212_command` (`commands.py`).
 """
 
@@ -24,15 +24,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from wqmon.drivers.base import DriverContext
 from wqmon.drivers.hj212.commands import CommandWorker
+from wqmon.drivers.hj212.config import Hj212Config
 from wqmon.drivers.hj212.session import Session
 from wqmon.drivers.hj212.state import LoggerStates
 from wqmon.errors import DeviceUnavailable
+from wqmon.ingest.contract import DriverContext
 from wqmon.ingest.directory import Directory, PointInfo
 from wqmon.protocol.hj212 import builder
 from wqmon.protocol.hj212.convert import PointBinding
 from wqmon.protocol.hj212.packet import Packet
+from wqmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,8 @@ class Hj212Driver:
 
     name = "hj212"
 
-    def __init__(self) -> None:
+    def __init__(self, config: Hj212Config) -> None:
+        self.config = config
         self.state = LoggerStates()
         self.ready = asyncio.Event()
         self.port: int | None = None
@@ -88,13 +91,14 @@ class Hj212Driver:
     async def run(self, ctx: DriverContext) -> None:
         """Serve until cancelled; then close every connection."""
         self._ctx = ctx
-        settings = ctx.settings
-        server = await asyncio.start_server(self._accept, settings.hj212_host, settings.hj212_port)
+        config = self.config
+        server = await asyncio.start_server(self._accept, config.host, config.port)
         self.port = int(server.sockets[0].getsockname()[1])
-        self.commands = CommandWorker(self)
         self._spawn(self._housekeeping(), "hj212:housekeeping")
-        self._spawn(self.commands.run(), "hj212:commands")
-        log.info("hj212 listening on %s:%d", settings.hj212_host, self.port)
+        if config.command_database_url is not None:
+            self.commands = CommandWorker(self, config.command_database_url)
+            self._spawn(self.commands.run(), "hj212:commands")
+        log.info("hj212 listening on %s:%d", config.host, self.port)
         self.ready.set()
         try:
             async with server:
@@ -111,7 +115,7 @@ class Hj212Driver:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port, *_ = writer.get_extra_info("peername") or ("?", 0)
-        if self._per_ip[host] >= self.ctx.settings.hj212_max_connections_per_peer:
+        if self._per_ip[host] >= self.config.max_connections_per_peer:
             self.state.refused_connections += 1
             log.warning("hj212: too many connections from %s, refusing", host)
             writer.transport.abort()
@@ -120,6 +124,7 @@ class Hj212Driver:
         self._per_ip[host] += 1
         self._sessions.add(session)
         self.state.connections += 1
+        self.ctx.telemetry.hj212.connections.labels(self.name).inc()
         try:
             await session.run()
         finally:
@@ -133,6 +138,7 @@ class Hj212Driver:
             return
         self._sessions.discard(session)
         self.state.connections -= 1
+        self.ctx.telemetry.hj212.connections.labels(self.name).dec()
         for mn in session.mns:
             if self._by_mn.get(mn) is session:
                 del self._by_mn[mn]
@@ -145,7 +151,7 @@ class Hj212Driver:
         self._by_mn[mn] = session
         if self.commands is not None:
             self.commands.wake()
-        gap_after = self.ctx.settings.hj212_gap_fill_after_s
+        gap_after = self.config.gap_fill_after_s
         now = self.ctx.clock()
         if gap_after <= 0 or last_seen is None or now - last_seen <= timedelta(seconds=gap_after):
             return
@@ -219,7 +225,7 @@ class Hj212Driver:
         point = self.ctx.directory().point_for_mn(mn)
         if session is None or session.closed or point is None:
             raise DeviceUnavailable("logger not connected", endpoint=f"MN {mn}")
-        settings = self.ctx.settings
+        config = self.config
         qn = self.next_qn(point.timezone)
         frame = builder.history_request(
             cn=cn,
@@ -237,10 +243,10 @@ class Hj212Driver:
         answer, result = (self._replies.setdefault(k, loop.create_future()) for k in keys)
         try:
             await session.write(frame)
-            qn_rtn = _code(await _wait(answer, settings.hj212_reply_timeout_s), "QnRtn")
+            qn_rtn = _code(await _wait(answer, config.reply_timeout_s), "QnRtn")
             exe_rtn = None
             if qn_rtn == 1:
-                exe_rtn = _code(await _wait(result, settings.hj212_history_timeout_s), "ExeRtn")
+                exe_rtn = _code(await _wait(result, config.history_timeout_s), "ExeRtn")
             await session.settle()
         finally:
             for key in keys:
@@ -296,3 +302,8 @@ def _points_by_role(directory: Directory) -> dict[str, dict[str, str]]:
     for info in directory.channels.values():
         roles.setdefault(info.site, {}).setdefault(info.role, info.point)
     return roles
+
+
+def from_settings(settings: Settings) -> Hj212Driver:
+    """The driver `wqmon ingest` runs (registered in `wqmon.services.drivers`)."""
+    return Hj212Driver(Hj212Config.from_settings(settings))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,9 +67,10 @@ class Session:
         self.mns: set[str] = set()  # MNs this connection authenticated as
         self._reader = reader
         self._writer = writer
-        settings = driver.ctx.settings
-        self._frames = FrameReader(Hj212Framer(max_segment=settings.hj212_max_segment))
-        self._splits = Reassembler(timeout_s=settings.hj212_reassembly_timeout_s)
+        config = driver.config
+        self._frames = FrameReader(Hj212Framer(max_segment=config.max_segment))
+        self._splits = Reassembler(timeout_s=config.reassembly_timeout_s)
+        self._metrics = driver.ctx.telemetry.hj212
         # id(piece) -> (its frame, its point, whether it was stored on its own)
         self._split_raw: dict[int, tuple[bytes, PointInfo, bool]] = {}
         self._write_lock = asyncio.Lock()
@@ -81,7 +83,7 @@ class Session:
 
     async def run(self) -> None:
         """Read and handle frames until EOF, idle timeout, too many faults or cancellation."""
-        idle = self.driver.ctx.settings.hj212_idle_timeout_s
+        idle = self.driver.config.idle_timeout_s
         try:
             while not self.closed:
                 try:
@@ -110,6 +112,7 @@ class Session:
             return
         point = self._authenticate(packet, result)
         if point is not None:
+            self._metrics.packets.labels(self.driver.name, "accepted").inc()
             await self._dispatch(packet, result, point)
 
     def _authenticate(self, packet: Packet, frame: Frame) -> PointInfo | None:
@@ -147,15 +150,16 @@ class Session:
     def _refuse(self, raw: bytes, reason: str, detail: str, mn: str | None = None) -> None:
         """Dead-letter refused input (never blocks) and count it; close after too many."""
         now = self.driver.ctx.clock()
-        self.driver.ctx.pipeline.dead_letter(
+        self.driver.ctx.sink.dead_letter(
             DeadLetter(Source.HJ212, self.peer, raw, reason, detail, now)
         )
+        self._metrics.packets.labels(self.driver.name, reason).inc()
         self.driver.state.fault(reason)
         if mn is not None:
             self.driver.state.get(mn).error(now, f"{reason}: {detail}")
         log.debug("hj212 %s: refused (%s): %s", self.peer, reason, detail)
         self._faults += 1
-        if self._faults >= self.driver.ctx.settings.hj212_max_faults_per_connection:
+        if self._faults >= self.driver.config.max_faults_per_connection:
             log.warning("hj212 %s: %d faults, closing the connection", self.peer, self._faults)
             self.closed = True
 
@@ -235,6 +239,7 @@ class Session:
 
     async def _ingest(self, upload: _Upload, *, check_units: bool = True) -> None:
         """Convert and put one upload; acknowledge its pieces once it is committed."""
+        arrived = time.monotonic()
         packet, point = upload.packet, upload.point
         state = self.driver.state.get(packet.mn)
         state.uploads += 1
@@ -249,10 +254,10 @@ class Session:
             self._record_warnings(packet.mn, conversion)
         envelope = self._envelope(conversion, upload)
         if not (envelope.readings or envelope.periods or envelope.rejected):
-            self._spawn(self._acknowledge(upload.parts, state, None))
+            self._spawn(self._acknowledge(upload.parts, state, None, arrived))
             return
-        done = await self.driver.ctx.pipeline.put(envelope)
-        self._spawn(self._acknowledge(upload.parts, state, done))
+        done = await self.driver.ctx.sink.put(envelope)
+        self._spawn(self._acknowledge(upload.parts, state, done, arrived))
 
     def _envelope(self, conversion: Conversion, upload: _Upload) -> Envelope:
         now = self.driver.ctx.clock()
@@ -270,7 +275,11 @@ class Session:
         )
 
     async def _acknowledge(
-        self, parts: tuple[Packet, ...], state: LoggerState, done: asyncio.Future[Outcome] | None
+        self,
+        parts: tuple[Packet, ...],
+        state: LoggerState,
+        done: asyncio.Future[Outcome] | None,
+        arrived: float,
     ) -> None:
         if done is not None:
             outcome = await done
@@ -284,6 +293,9 @@ class Session:
             if part.ack_requested:
                 await self.write(builder.data_answer(part))
                 state.acks += 1
+                self._metrics.ack_seconds.labels(self.driver.name).observe(
+                    time.monotonic() - arrived
+                )
 
     # -- writing and lifecycle -----------------------------------------------------------------
 
@@ -291,7 +303,7 @@ class Session:
         """Write a frame; a peer that does not take it within the write timeout is dropped."""
         if self.closed:
             return
-        timeout = self.driver.ctx.settings.hj212_write_timeout_s
+        timeout = self.driver.config.write_timeout_s
         try:
             async with self._write_lock, asyncio.timeout(timeout):
                 self._writer.write(data)

@@ -18,14 +18,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from wqmon.drivers.base import DriverContext
+from wqmon.drivers.modbus.config import ModbusDriverConfig
 from wqmon.drivers.modbus.hub import BusHub
 from wqmon.drivers.modbus.poller import DevicePoller, DeviceState
 from wqmon.errors import ConfigError
+from wqmon.ingest.contract import DriverContext
 from wqmon.ingest.envelope import Envelope, Outcome
 from wqmon.model import RawReading, Source
 from wqmon.protocol.modbus.config import DeviceBinding, ModbusConfig
 from wqmon.protocol.modbus.profiles import load_profile
+from wqmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,10 @@ class ModbusDriver:
 
     name = "modbus"
 
-    def __init__(self, *, reload_check_s: float = 1.0) -> None:
-        """Create the driver; `reload_check_s` is how often it looks for a new registry."""
+    def __init__(self, config: ModbusDriverConfig) -> None:
+        self.config = config
         self.state: dict[str, DeviceState] = {}  # by `bus/device_id`, for the API
         self.hubs: dict[str, BusHub] = {}  # by bus id, while running
-        self._reload_check_s = reload_check_s
         self._tick = asyncio.Event()
 
     async def run(self, ctx: DriverContext) -> None:
@@ -49,7 +50,7 @@ class ModbusDriver:
             tasks = self._start(config, ctx)
             try:
                 while ctx.directory().modbus == config:  # noqa: ASYNC110 - no reload event to await
-                    await asyncio.sleep(self._reload_check_s)
+                    await asyncio.sleep(self.config.reload_check_s)
             finally:
                 await self._stop(tasks)
             log.info("Modbus bindings changed: restarting the pollers")
@@ -104,10 +105,15 @@ class ModbusDriver:
     async def _emit(
         self, ctx: DriverContext, state: DeviceState, readings: list[RawReading]
     ) -> None:
+        """Called after every poll: count it, and hand its readings (if any) to the sink."""
+        metrics, device = ctx.telemetry.modbus, state.binding.key
+        metrics.polls.labels(self.name, device).inc()
+        if state.consecutive_errors:  # a poll that is answered resets it to 0
+            metrics.failures.labels(self.name, device).inc()
         if readings:
             state.emitted += len(readings)
             peer = f"modbus:{state.binding.key}"
-            done = await ctx.pipeline.put(Envelope(Source.MODBUS.value, peer, readings))
+            done = await ctx.sink.put(Envelope(Source.MODBUS.value, peer, readings))
             done.add_done_callback(lambda future: self._settled(state, future))
         self._notify()
 
@@ -145,3 +151,8 @@ def snapshot(driver: ModbusDriver) -> dict[str, dict[str, object]]:
         }
         for key, s in driver.state.items()
     }
+
+
+def from_settings(settings: Settings) -> ModbusDriver:
+    """The driver `wqmon ingest` runs (registered in `wqmon.services.drivers`)."""
+    return ModbusDriver(ModbusDriverConfig.from_settings(settings))

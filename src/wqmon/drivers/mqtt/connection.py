@@ -16,22 +16,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from wqmon.drivers.mqtt.config import MqttConfig
 from wqmon.protocol.mqtt_url import BrokerAddress
-from wqmon.settings import Settings
 
 
-def subscription_topic(settings: Settings) -> str:
+def subscription_topic(config: MqttConfig) -> str:
     """The topic filter, as an MQTT 5 shared subscription when replicas share the load."""
-    if settings.mqtt_shared_group:
-        return f"$share/{settings.mqtt_shared_group}/{settings.mqtt_topic}"
-    return settings.mqtt_topic
+    if config.shared_group:
+        return f"$share/{config.shared_group}/{config.topic}"
+    return config.topic
 
 
-def make_client(settings: Settings, address: BrokerAddress) -> mqtt.Client:
+def make_client(config: MqttConfig, address: BrokerAddress) -> mqtt.Client:
     """A paho client with a fixed id (persistent session), manual acks and our TLS/credentials."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=settings.mqtt_client_id,
+        client_id=config.client_id,
         protocol=mqtt.MQTTv5,
         manual_ack=True,
     )
@@ -39,9 +39,9 @@ def make_client(settings: Settings, address: BrokerAddress) -> mqtt.Client:
         client.username_pw_set(address.username, address.password)
     if address.tls:
         client.tls_set(
-            ca_certs=settings.mqtt_ca_file,
-            certfile=settings.mqtt_cert_file,
-            keyfile=settings.mqtt_key_file,
+            ca_certs=config.ca_file,
+            certfile=config.cert_file,
+            keyfile=config.key_file,
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     jitter_reconnect_delay(client)
@@ -53,8 +53,8 @@ def jitter_reconnect_delay(client: mqtt.Client) -> None:
     client.reconnect_delay_set(min_delay=random.uniform(0.5, 1.5), max_delay=30)  # type: ignore[arg-type]  # noqa: S311 - paho takes floats
 
 
-def connect_properties(settings: Settings) -> Properties:
+def connect_properties(config: MqttConfig) -> Properties:
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = settings.mqtt_session_expiry_s
-    props.ReceiveMaximum = settings.mqtt_receive_maximum
+    props.SessionExpiryInterval = config.session_expiry_s
+    props.ReceiveMaximum = config.receive_maximum
     return props

@@ -17,19 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from prometheus_client import Counter, Gauge
 
-from wqmon.drivers.base import DriverContext
+from wqmon.drivers.mqtt.config import MqttConfig
 from wqmon.drivers.mqtt.connection import (
     connect_properties,
     jitter_reconnect_delay,
     make_client,
     subscription_topic,
 )
+from wqmon.ingest.contract import DriverContext
 from wqmon.ingest.envelope import Outcome, utcnow
 from wqmon.ingest.push import BodyRefused, envelope_from_body
 from wqmon.model import DeadLetter, Source
-from wqmon.protocol.mqtt_url import parse_mqtt_url
+from wqmon.settings import Settings
 
 log = logging.getLogger(__name__)
 DRAIN_ON_STOP_S = 10.0
@@ -57,7 +57,8 @@ class MqttDriver:
 
     name = "mqtt"
 
-    def __init__(self) -> None:
+    def __init__(self, config: MqttConfig) -> None:
+        self.config = config
         self._inbox: asyncio.Queue[tuple[int, mqtt.MQTTMessage]] = asyncio.Queue()
         self._pending: deque[_Pending] = deque()
         self._arrived: deque[tuple[int, mqtt.MQTTMessage]] = deque()  # paho thread → loop
@@ -67,18 +68,17 @@ class MqttDriver:
         self.connected = asyncio.Event()
 
     async def run(self, ctx: DriverContext) -> None:
-        settings = ctx.settings
-        assert settings.mqtt_url is not None  # noqa: S101 - the factory only builds us with a URL
-        address = parse_mqtt_url(settings.mqtt_url)
-        registry = ctx.pipeline.metrics.registry
-        self._messages = Counter("wqmon_mqtt_messages", "MQTT messages received", registry=registry)
-        self._acks = Counter("wqmon_mqtt_acks", "PUBACKs sent after commit", registry=registry)
-        self._unacked = Gauge(
-            "wqmon_mqtt_unacknowledged_messages", "Messages awaiting commit", registry=registry
-        )
+        config = self.config
+        address = config.address
+        # The metrics are registered once, in Telemetry: a restart only looks them up again.
+        metrics = ctx.telemetry.mqtt
+        self._messages = metrics.messages.labels(self.name)
+        self._acks = metrics.acks.labels(self.name)
+        self._unacked = metrics.unacked.labels(self.name)
+        connects = metrics.connects.labels(self.name)
         loop = asyncio.get_running_loop()
-        client = make_client(settings, address)
-        topic = subscription_topic(settings)
+        client = make_client(config, address)
+        topic = subscription_topic(config)
 
         def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
             if reason.is_failure:
@@ -86,6 +86,7 @@ class MqttDriver:
                 return
             # Counted here, in paho's thread, so every message that follows carries the new number.
             self._generation += 1
+            connects.inc()
             c.subscribe(topic, qos=1)
             loop.call_soon_threadsafe(self._on_connected)
 
@@ -110,7 +111,7 @@ class MqttDriver:
             address.port,
             keepalive=30,
             clean_start=False,
-            properties=connect_properties(settings),
+            properties=connect_properties(config),
         )
         self._client = client
         client.loop_start()
@@ -150,7 +151,7 @@ class MqttDriver:
         peer = gateway or message.topic
 
         def refuse(reason: str, detail: str) -> asyncio.Future[Outcome]:
-            return ctx.pipeline.dead_letter(
+            return ctx.sink.dead_letter(
                 DeadLetter(Source.MQTT, peer, raw, reason, detail, received)
             )
 
@@ -167,7 +168,7 @@ class MqttDriver:
             )
         except BodyRefused as exc:
             return refuse(exc.reason, exc.detail)
-        return await ctx.pipeline.put(envelope)
+        return await ctx.sink.put(envelope)
 
     def _ack_ready(self) -> None:
         """PUBACK, in arrival order, every message whose envelope (and all before it) committed."""
@@ -193,3 +194,8 @@ class MqttDriver:
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
         self._client = None
+
+
+def from_settings(settings: Settings) -> MqttDriver:
+    """The driver `wqmon ingest` runs (registered in `wqmon.services.drivers`)."""
+    return MqttDriver(MqttConfig.from_settings(settings))

@@ -1,0 +1,1 @@
+"""The example source of docs/drivers.md: reading lines over UDP."""
