@@ -13,7 +13,6 @@ from typing import Literal
 
 from wqmon.balance.accounts import LOW_INLET_COD_MG_L
 from wqmon.balance.report.build import RegionReport
-from wqmon.balance.report.charts import Line, Series, bar_chart, line_chart
 from wqmon.balance.report.figures import NO_ACTION, RATES, Figure, Value, action_text
 from wqmon.balance.report.levels import Level, levels
 
@@ -147,6 +146,9 @@ def _tables(report: RegionReport, w: _Words) -> str:
 
 def _figures(report: RegionReport, w: _Words) -> list[tuple[str, str]]:
     """(caption, svg) of each figure."""
+    # matplotlib (and numpy) only when a report is drawn, not whenever the package is imported.
+    from wqmon.balance.report.charts import Line, Series, bar_chart, line_chart  # noqa: PLC0415
+
     months = [m.start.strftime("%m") for m in report.months]
     accounts = [m.account for m in report.months]
     no_data = w("无数据", "no data")
