@@ -112,7 +112,7 @@ def _balance_report(args: argparse.Namespace, settings: Settings) -> int:
 
     output = Path(args.output or f"balance-{args.region}-{args.year}.{args.format}")
     with psycopg.connect(libpq_url(settings.database_url)) as conn:
-        report = write_report(conn, args.region, args.year, args.format, output)
+        report = write_report(conn, args.region, args.year, args.format, output, lang=args.lang)
     rate = report.account.collection_rate
     shown = "n/a" if rate is None else f"{rate:.1%}"
     print(f"wrote {output}: {report.code} {report.year}, collection rate {shown}")
@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", required=True, type=int, help="calendar year, e.g. 2025")
     p.add_argument("--format", choices=["csv", "xlsx", "html"], default="html")
     p.add_argument("--output", help="file to write (default: balance-REGION-YEAR.FORMAT)")
+    p.add_argument(
+        "--lang", choices=["zh", "en"], default="zh", help="language of the HTML report (zh)"
+    )
     p.set_defaults(handler=_balance_report)
     p = bsub.add_parser("rebuild", help="recompute point-hour and point-day rollups of a period")
     p.add_argument("--from", dest="start", required=True, help="ISO time (UTC if no offset)")

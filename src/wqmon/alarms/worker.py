@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 from datetime import datetime
 
@@ -63,6 +64,9 @@ async def serve() -> None:
 
 
 def main() -> int:
+    # A terminal's Ctrl-C signals the whole process group: the parent stops this worker by
+    # closing its stdin after the last commit, so SIGINT here would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(serve())
     return 0
 

@@ -48,6 +48,9 @@ def run(database_url: str, interval_s: float = 1.0) -> None:
 
 
 def main() -> int:
+    # A terminal's Ctrl-C signals the whole process group: the parent (ingest, the demo) stops
+    # this worker with SIGTERM after its own drain, so SIGINT here would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

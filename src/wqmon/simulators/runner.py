@@ -77,6 +77,7 @@ class FieldRunner:
             modbus_servers(scenario.modbus, model, self.clock) if targets.modbus else []
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._modbus_started = False
 
     def _gateway(self, target: GatewayTarget, targets: Targets) -> Gateway | None:
         model = self.scenario.field
@@ -90,14 +91,21 @@ class FieldRunner:
         log.warning("gateway %s: no broker and no API key, not simulated", target.id)
         return None
 
-    async def start(self) -> None:
-        """Start the Modbus servers and connect the MQTT gateways."""
+    async def start_modbus(self) -> None:
+        """Start the Modbus servers (before wqmon polls them: `wqmon demo` calls this first)."""
+        if self._modbus_started:
+            return
+        self._modbus_started = True
         for server in list(self.modbus):
             try:
                 await server.start()
             except OSError as exc:
                 log.warning("Modbus bus %s not simulated: %s", server.bus.id, exc)
                 self.modbus.remove(server)
+
+    async def start(self) -> None:
+        """Start the Modbus servers (unless started already) and connect the MQTT gateways."""
+        await self.start_modbus()
         for gateway in self.gateways:
             await gateway.start()
 

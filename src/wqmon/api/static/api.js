@@ -15,6 +15,18 @@ export function forgetKey() {
   localStorage.removeItem(KEY_STORE);
 }
 
+// A sign-in link (`wqmon demo` prints one) carries the key in the fragment, `/#key=wqm_…`:
+// a fragment never reaches a server or its logs. It is stored like a typed key and removed
+// from the address bar, so a bookmark of the page does not carry it.
+export function takeKeyFromLink() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const key = params.get("key");
+  if (!key) return false;
+  saveKey(key.trim());
+  history.replaceState(null, "", location.pathname + location.search);
+  return true;
+}
+
 export async function call(path, { method = "GET", body, params } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params ?? {})) if (v != null) url.searchParams.set(k, v);

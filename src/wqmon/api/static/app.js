@@ -1,8 +1,12 @@
 // The operator page: live alarms (SSE over fetch) with acknowledge, plant cards with charts,
 // and the regional collection view. Plain ES modules, nothing fetched from the internet.
-import { apiKey, call, forgetKey, saveKey, streamEvents, Unauthorised } from "/static/api.js";
-import { lineChart, rateBar } from "/static/chart.js";
-import { ago, applyLabels, currentLang, formatTime, t, toggleLang } from "/static/i18n.js";
+import {
+  apiKey, call, forgetKey, saveKey, streamEvents, takeKeyFromLink, Unauthorised,
+} from "/static/api.js";
+import { disposeCharts, lineChart, rateBar, resizeCharts, withGaps } from "/static/chart.js";
+import {
+  ago, applyLabels, duration, fill, formatTime, locale, t, toggleLang,
+} from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const alarms = new Map(); // alarm id -> alarm row (latest snapshot)
@@ -23,19 +27,28 @@ function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-function status(text) {
-  $("status-line").textContent = text;
+// The status line: a label and a detail, so a language switch can write it again.
+let lastStatus = null;
+function status(key, detail = "") {
+  lastStatus = { key, detail };
+  $("status-line").textContent = t(key) + (typeof detail === "function" ? detail() : detail);
 }
 
 function failed(err) {
   if (err instanceof Unauthorised) return askForKey(t("key.rejected"));
-  status(t("status.error") + err.message);
+  status("status.error", err.message);
+}
+
+function showBoard(signedIn) {
+  $("signed-out").hidden = signedIn;
+  for (const s of document.querySelectorAll(".board")) s.hidden = !signedIn;
 }
 
 // --- key -------------------------------------------------------------------------------------
 function askForKey(error) {
   stopStream?.();
   stopStream = null;
+  showBoard(false);
   if (error) forgetKey();
   $("key-error").hidden = !error;
   $("key-error").textContent = error ?? "";
@@ -56,10 +69,10 @@ function renderAlarms() {
     .filter((a) => a.state !== "cleared")
     .sort((a, b) => Date.parse(b.raised_at) - Date.parse(a.raised_at) || b.id - a.id);
   const rows = open.map((a) => h("tr", { "data-alarm-id": a.id, class: `${a.state}${a.fresh ? " fresh" : ""}` },
-    h("td", {}, formatTime(a.raised_at)),
-    h("td", { class: `sev-${a.severity}` }, t(`sev.${a.severity}`)),
-    h("td", {}, a.target),
-    h("td", {}, a.message),
+    h("td", { class: "time" }, formatTime(a.raised_at)),
+    h("td", { class: `sev sev-${a.severity}` }, t(`sev.${a.severity}`)),
+    h("td", { class: "target" }, targetLabel(a.target), h("span", { class: "muted code" }, a.target)),
+    h("td", { title: a.message }, alarmText(a)),
     h("td", { class: "alarm-state" }, t(`state.${a.state}`)),
     h("td", {}, a.acked_at ? null
       : h("button", { type: "button", class: "ack", onclick: () => openAck(a) }, t("ack.button"))),
@@ -69,6 +82,49 @@ function renderAlarms() {
   $("alarms-empty").hidden = open.length > 0;
 }
 
+// "WWTP-01/outlet/cod" -> the site's name, the point's role and the parameter, in the
+// page's language (the code stays beside it: operators and the logs use it).
+function targetParts(target) {
+  const [site, point, alias] = target.split("/");
+  const detail = details.get(site);
+  const p = detail?.points.find((x) => x.code === point);
+  return { site, detail, p, ch: alias ? channel(p, alias) : null, alias };
+}
+
+function targetLabel(target) {
+  const { site, detail, p, ch, alias } = targetParts(target);
+  const name = sites.find((s) => s.code === site)?.name ?? site;
+  const role = p ? t(`role.${p.role}`) : null;
+  const param = ch ? (currentLangIsZh() ? ch.name_zh : ch.name) : alias;
+  return h("span", {}, [detail ? name : site, role, param].filter(Boolean).join(" · "));
+}
+
+function currentLangIsZh() {
+  return locale() === "zh-CN";
+}
+
+const UNITS = { cod: "mg/L", nh3n: "mg/L", tp: "mg/L", tn: "mg/L", ph: "", flow: "m³/h" };
+
+function number(v) {
+  return v == null ? "—" : String(+Number(v).toFixed(1));
+}
+
+// The alarm's message in the page's language, from its rule and figures; the server's
+// (English) text is the title of the cell, and stands in for a rule this page does not know.
+function alarmText(a) {
+  const key = `rule.${a.rule}`;
+  if (t(key) === key) return a.message;
+  const { ch, alias } = targetParts(a.target);
+  const unit = ch?.unit ?? UNITS[alias] ?? "";
+  const flag = /flag (\w+)/.exec(a.message)?.[1] ?? "";
+  const timed = a.rule === "no_data";
+  return fill(key, {
+    value: timed ? duration(a.value ?? 0) : number(a.value),
+    threshold: timed ? duration(a.threshold ?? 0) : number(a.threshold),
+    unit, flag, flagName: [...flag].map((f) => t(`hj.${f}`)).join("、"),
+  });
+}
+
 function upsertAlarm(alarm, fresh) {
   alarms.set(alarm.id, { ...alarm, fresh });
   renderAlarms();
@@ -76,7 +132,7 @@ function upsertAlarm(alarm, fresh) {
 
 function openAck(alarm) {
   $("ack-dialog").dataset.alarmId = alarm.id;
-  $("ack-target").textContent = `${alarm.target} — ${alarm.message}`;
+  $("ack-target").textContent = `${alarm.target} — ${alarmText(alarm)}`;
   $("ack-comment").value = "";
   $("ack-dialog").showModal();
 }
@@ -91,7 +147,7 @@ async function onAck(event) {
     });
     upsertAlarm(answer.alarm, false);
   } catch (err) {
-    status(t("ack.failed") + err.message);
+    status("ack.failed", err.message);
   }
 }
 
@@ -127,7 +183,7 @@ function reading(ch) {
   const stale = Date.now() - Date.parse(ts) > 3600e3;
   return h("span", {},
     h("span", { class: `value${over ? " over" : ""}` }, `${+value.toFixed(2)} ${ch.unit}`),
-    h("span", { class: `flag${flag === "N" ? "" : " bad"}`, title: "HJ 212 flag" }, flag),
+    h("span", { class: `flag${flag === "N" ? "" : " bad"}`, title: `${t("flag.title")}: ${t(`hj.${flag}`)}` }, flag),
     h("span", { class: `muted${stale ? " stale" : ""}` }, ` · ${ago(ts)}`));
 }
 
@@ -152,18 +208,29 @@ function card(site) {
     h("h3", {}, h("span", {}, site.name), h("span", { class: "muted" }, `${site.code} · ${site.region}`)),
     h("div", { class: "points" }, ...points.map(pointBlock)),
     h("div", { class: "chart" }, h("div", { class: "tabs" }, tab("24h"), tab("7d")),
-      h("div", { class: "plot" }),
-      h("div", { class: "legend" }, h("span", { class: "inlet" }, `— ${t("chart.inlet")}`),
-        h("span", { class: "outlet" }, `— ${t("chart.outlet")}`),
-        h("span", { class: "limit" }, `- - ${t("chart.limit")}`))));
+      h("div", { class: "plot" })));
+}
+
+// 24 h: raw readings, so each reading's flag decides whether it is drawn; 7 days: hourly
+// means, a bucket with any invalid flag left out (its mean would mix in invalid values).
+const SPANS = {
+  "24h": { hours: 24, bucket: null, gapMs: 3 * 3600e3 },
+  "7d": { hours: 24 * 7, bucket: "1h", gapMs: 4 * 3600e3 },
+};
+
+function axisLabel(span) {
+  return span === "24h"
+    ? (d) => d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" })
+    : (d) => d.toLocaleDateString(locale(), { month: "numeric", day: "numeric" });
 }
 
 async function drawChart(code) {
   const span = chartSpans.get(code) ?? "24h";
+  const spec = SPANS[span];
   const to = Date.now();
-  const from = to - (span === "24h" ? 24 : 24 * 7) * 3600e3;
+  const from = to - spec.hours * 3600e3;
   const body = await call("/api/v1/readings", { params: {
-    site: code, parameter: "cod", bucket: span === "24h" ? "15m" : "2h",
+    site: code, parameter: "cod", bucket: spec.bucket,
     from: new Date(from).toISOString(), to: new Date(to).toISOString(),
   } }).catch(failed);
   const box = document.querySelector(`article[data-site="${CSS.escape(code)}"]`);
@@ -172,15 +239,23 @@ async function drawChart(code) {
     b.setAttribute("aria-pressed", String(b.textContent === t(`chart.${span}`)));
   }
   const roles = new Map(details.get(code)?.points.map((p) => [p.code, p]) ?? []);
-  const series = body.series.map((s) => ({
-    cls: roles.get(s.point)?.role === "inlet" ? "inlet" : "outlet", points: s.points,
-  }));
+  const series = body.series.map((s) => {
+    const role = roles.get(s.point)?.role === "inlet" ? "inlet" : "outlet";
+    return { name: t(`chart.${role}`), role, point: s.point, data: withGaps(s.points, spec.gapMs) };
+  });
   const limits = [...roles.values()].map((p) => channel(p, "cod")?.limit_value).filter((v) => v != null);
-  const label = (d) => (span === "24h"
-    ? d.toLocaleTimeString(currentLang() === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit" })
-    : d.toLocaleDateString(currentLang() === "zh" ? "zh-CN" : "en-GB", { month: "numeric", day: "numeric" }));
-  box.querySelector(".plot").replaceChildren(
-    lineChart(series, { from, to, limit: limits.length ? Math.min(...limits) : null, label }));
+  const limit = limits.length ? Math.min(...limits) : null;
+  const plot = box.querySelector(".plot");
+  plot.dataset.span = span;
+  lineChart(plot, {
+    series, from, to, label: axisLabel(span), unit: "mg/L", empty: t("chart.nodata"),
+    limit: limit == null ? null : { value: limit, label: `${t("chart.limit")} ${limit}` },
+  });
+}
+
+function renderCards() {
+  disposeCharts($("plant-cards"));
+  $("plant-cards").replaceChildren(...sites.map(card));
 }
 
 async function loadPlants() {
@@ -188,9 +263,11 @@ async function loadPlants() {
   sites = (await call("/api/v1/sites")).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "wwtp" ? -1 : 1));
   const found = await Promise.all(sites.map((s) => call(`/api/v1/sites/${encodeURIComponent(s.code)}`)));
   for (const d of found) details.set(d.code, d);
-  $("plant-cards").replaceChildren(...sites.map(card));
+  renderCards();
+  renderAlarms(); // target names come from the sites
   await Promise.all(sites.map((s) => drawChart(s.code)));
-  status(t("status.updated") + formatTime(new Date().toISOString()));
+  const at = new Date().toISOString();
+  status("status.updated", () => formatTime(at));
 }
 
 // --- regions ---------------------------------------------------------------------------------
@@ -239,6 +316,7 @@ let refresher = null;
 
 async function start() {
   if (!apiKey()) return askForKey();
+  showBoard(true);
   try {
     await loadPlants();
   } catch (err) {
@@ -250,20 +328,25 @@ async function start() {
   refresher = setInterval(() => loadPlants().catch(failed), CARD_REFRESH_MS);
 }
 
+// A language switch: every label, alarm, card, chart, the region table and the status line.
 function rerender() {
   applyLabels();
   renderAlarms();
+  if (lastStatus) status(lastStatus.key, lastStatus.detail);
   if (sites.length) {
-    $("plant-cards").replaceChildren(...sites.map(card));
+    renderCards();
     for (const s of sites) drawChart(s.code);
   }
   loadRegion();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  takeKeyFromLink();
   applyLabels();
   $("lang-toggle").addEventListener("click", () => { toggleLang(); rerender(); });
   $("key-change").addEventListener("click", () => askForKey());
+  $("key-open").addEventListener("click", () => askForKey());
+  window.addEventListener("resize", resizeCharts);
   $("key-form").addEventListener("submit", onKeySaved);
   $("ack-form").addEventListener("submit", onAck);
   $("ack-cancel").addEventListener("click", () => $("ack-dialog").close());

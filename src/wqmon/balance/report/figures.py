@@ -34,6 +34,64 @@ class Figure:
         return f"{self.zh} {self.en}" + (f" ({self.unit})" if self.unit else "")
 
 
+@dataclass(frozen=True, slots=True)
+class ActionText:
+    """An action category in words: a short name and what it means, in both languages."""
+
+    zh: str
+    en: str
+    zh_why: str
+    en_why: str
+
+
+# The categories of docs/balance.md §3.2, for people: never the raw code.
+ACTIONS: dict[str, ActionText] = {
+    "fix_network": ActionText(
+        "完善管网",
+        "fix the sewer network",
+        "处理能力足以覆盖产生量，但污水未能收集进厂：排查管网错接、渗漏和溢流。",
+        "Plant capacity matches the load produced, but the sewage does not arrive: find "
+        "misconnections, leaks and overflows in the sewers.",
+    ),
+    "build_capacity": ActionText(
+        "新建处理能力",
+        "build treatment capacity",
+        "达到收集目标所需的处理能力不足：新建或扩建污水处理厂。",
+        "The plants cannot treat what the collection target needs: build or extend plants.",
+    ),
+    "upgrade_treatment": ActionText(
+        "提标改造",
+        "upgrade treatment",
+        "污水处理厂的 COD 去除效率偏低：提标改造处理工艺。",
+        "The plants remove too little of the COD they collect: upgrade the treatment.",
+    ),
+    "insufficient_data": ActionText(
+        "数据不足",
+        "insufficient data",
+        "进水负荷的数据覆盖率过低，无法判断整治方向：先保证在线监测数据完整。",
+        "Too little inlet data to judge: make the online monitoring complete first.",
+    ),
+}
+NO_ACTION = ActionText(
+    "无需整治",
+    "none needed",
+    "收集率与去除效率均达到目标。",
+    "Collection and removal meet the targets.",
+)
+
+
+def action_text(code: str) -> ActionText:
+    """The words of an action code (an unknown code stands for itself)."""
+    return ACTIONS.get(code) or ActionText(code, code, "", "")
+
+
+def action_words(codes: tuple[str, ...] | list[str]) -> str:
+    """Action codes in words, both languages (CSV and XLSX carry both): `完善管网 fix …`."""
+    if not codes:
+        return f"{NO_ACTION.zh} {NO_ACTION.en}"
+    return "; ".join(f"{action_text(c).zh} {action_text(c).en}" for c in codes)
+
+
 def _target_kg(year: int) -> Callable[[RegionAccount], Value]:
     def read(a: RegionAccount) -> Value:
         return next((t.shortfall_kg for t in a.targets if t.year == year), None)
@@ -126,7 +184,7 @@ REGION: tuple[Figure, ...] = (
     ),
     Figure("shortfall_2025_kg", "距2025目标(80%)", "short of 2025 target", "kg", _target_kg(2025)),
     Figure("shortfall_2030_kg", "距2030目标(95%)", "short of 2030 target", "kg", _target_kg(2030)),
-    Figure("actions", "整治方向", "actions", "", lambda a: " ".join(a.actions) or "-"),
+    Figure("actions", "整治方向", "actions", "", lambda a: action_words(a.actions)),
 )
 
 
@@ -241,4 +299,17 @@ RATES = {
     "capacity_utilisation",
 }
 
-__all__ = ["ENTERPRISE", "MONTH", "PLANT", "RATES", "REGION", "EnterprisePoint", "PlantAccount"]
+__all__ = [
+    "ACTIONS",
+    "ENTERPRISE",
+    "MONTH",
+    "NO_ACTION",
+    "PLANT",
+    "RATES",
+    "REGION",
+    "ActionText",
+    "EnterprisePoint",
+    "PlantAccount",
+    "action_text",
+    "action_words",
+]
