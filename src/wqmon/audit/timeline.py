@@ -5,15 +5,19 @@ them. A channel's audit changes both, in this order (docs/audit.md §3):
 
 1. Corrections: a replacement series replaces every reading in its range by its own points; a
    value correction replaces one reading's value. Corrected values count as valid (flag `N`).
-2. Marks: a reading inside an invalid mark takes the mark's flag (so it counts as invalid and
-   the hour's flag says why); inside a valid mark an invalidly flagged reading counts as `N`.
-3. Steps: the invalid ranges and the replaced ranges are cut out of the step function built
-   from the adjusted readings, then the replacement steps are put in. A replacement point holds
-   until the series' next point or the end of its range, so one lab result can stand for a day.
+2. Steps: the step function (flow steps, held concentration) is built from the corrected
+   readings as before; then each range takes its own time from its own version: an invalid
+   mark's range is cut out, a valid mark's range comes from the steps built with its readings
+   counting as valid, a replaced range from the replacement series (a point holds until the
+   series' next point or the range end, so one lab result can stand for a day).
+3. Flags and counts: inside an invalid mark a reading takes the mark's flag (so the hour's
+   flag and validity say why); inside a valid mark an invalidly flagged reading counts as `N`;
+   inside a replaced range the replacement points stand in for the readings.
 
-Cutting the ranges out means a mark removes exactly its own time from the figures: nothing
-before it changes, and the readings inside it neither hold nor step past its end. Of
-overlapping marks (or corrections) the latest recorded decides, instant by instant.
+So a mark changes the figures of exactly its own range, nothing before or after it: a reading
+inside an invalid range still holds past its end as it did before (mark the range up to the
+next good result when that reading was bad too). Of overlapping marks (or corrections) the
+latest recorded decides, instant by instant.
 """
 
 from __future__ import annotations
@@ -87,6 +91,11 @@ def _merge(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
+def _gaps(spans: Sequence[Span]) -> list[Span]:
+    """The spans between consecutive (sorted, merged) spans."""
+    return [(a[1], b[0]) for a, b in zip(spans, spans[1:], strict=False) if b[0] > a[1]]
+
+
 def _find(pieces: Sequence[tuple[float, float, T]], starts: Sequence[float], t: float) -> T | None:
     i = bisect.bisect_right(starts, t) - 1
     if i >= 0 and pieces[i][0] <= t < pieces[i][1]:
@@ -150,21 +159,41 @@ class ChannelAudit:
 
     # -- samples ---------------------------------------------------------------------------
 
+    @property
+    def validates(self) -> bool:
+        """Whether a valid mark is in force (then steps are built twice, see `apply_steps`)."""
+        return any(m.validity is Validity.VALID for _, _, m in self._marks)
+
+    def corrected(self, samples: Series) -> list[Sample]:
+        """The readings with their value corrections (a corrected value counts as `N`)."""
+        if not self._values:
+            return list(samples)
+        result = []
+        for ts, value, flag in samples:
+            fix = self._values.get(ts.timestamp())
+            result.append((ts, fix[0], NORMAL) if fix is not None else (ts, value, flag))
+        return result
+
+    def validated(self, samples: Series, valid_flags: frozenset[str]) -> list[Sample]:
+        """The readings with those inside valid marks counting as `N` (when flagged invalid)."""
+        result = []
+        for ts, value, flag in samples:
+            mark = self.mark_at(ts.timestamp())
+            if mark is not None and mark.validity is Validity.VALID and flag not in valid_flags:
+                flag = NORMAL
+            result.append((ts, value, flag))
+        return result
+
     def adjust(self, samples: Series, valid_flags: frozenset[str]) -> list[Sample]:
-        """The samples as statistics see them: corrected, replaced and flagged by the marks."""
+        """The readings as an hour's flag, counts and validity see them: corrected, replaced by
+        the replacement series in their ranges, and flagged by the marks (an invalid mark's
+        flag, or `N` inside a valid mark)."""
         if self.empty:
             return list(samples)
-        kept: list[Sample] = []
-        for ts, value, flag in samples:
-            t = ts.timestamp()
-            if self.replacement_at(t) is not None:
-                continue  # the range's readings are replaced by the series
-            corrected = self._values.get(t)
-            if corrected is not None:
-                value, flag = corrected[0], NORMAL
-            kept.append((ts, value, flag))
+        kept = [s for s in self.corrected(samples) if self.replacement_at(s[0].timestamp()) is None]
         for lo, hi, c in self._series:
             kept.extend((ts, v, NORMAL) for ts, v in c.points if lo <= ts.timestamp() < hi)
+        kept.sort(key=lambda s: s[0])
         return [self._flagged(s, valid_flags) for s in kept]
 
     def _flagged(self, sample: Sample, valid_flags: frozenset[str]) -> Sample:
@@ -205,14 +234,30 @@ class ChannelAudit:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def apply_steps(self, steps: Sequence[Segment], lo: float, hi: float) -> list[Segment]:
-        """Steps with the invalid and replaced ranges cut out and the replacement steps in."""
-        if self.empty:
+    def apply_steps(
+        self,
+        steps: Sequence[Segment],
+        validated: Sequence[Segment] | None,
+        lo: float,
+        hi: float,
+    ) -> list[Segment]:
+        """The channel's timeline: outside every range the steps of the (corrected) readings;
+        inside a valid mark the steps built with its readings counting as valid (`validated`);
+        inside an invalid mark nothing; inside a replaced range the replacement steps.
+
+        Each range takes only its own time from its version, so a record changes the figures
+        of exactly its range (and a value correction those its reading reaches).
+        """
+        if not self._marks and not self._series:
             return list(steps)
-        invalid = [(s, e) for s, e, m in self._marks if m.validity is Validity.INVALID]
-        cut = _merge([*invalid, *((s, e) for s, e, _ in self._series)])
-        result = subtract(steps, cut)
-        result.extend(subtract(self._replacement_steps(lo, hi), _merge(invalid)))
+        invalid = _merge((s, e) for s, e, m in self._marks if m.validity is Validity.INVALID)
+        valid = _merge((s, e) for s, e, m in self._marks if m.validity is Validity.VALID)
+        replaced = _merge((s, e) for s, e, _ in self._series)
+        result = subtract(steps, _merge([*invalid, *valid, *replaced]))
+        if valid and validated is not None:
+            outside = _merge([(lo - 1.0, valid[0][0])] + _gaps(valid) + [(valid[-1][1], hi + 1.0)])
+            result.extend(subtract(subtract(validated, outside), _merge([*invalid, *replaced])))
+        result.extend(subtract(self._replacement_steps(lo, hi), invalid))
         result.sort(key=lambda s: s.start)
         return result
 
@@ -232,19 +277,15 @@ class ChannelAudit:
     def touching(self, lo: float, hi: float, extent_s: float) -> tuple[set[int], set[int]]:
         """(mark ids, correction ids) that can change figures of [lo, hi).
 
-        An item reaches its own range; a valid mark and corrected readings also reach `extent_s`
-        past it (the readings they made valid hold or step on, as any valid reading does).
+        A mark or a replacement series reaches its own range; a corrected reading also reaches
+        `extent_s` past its time (it holds or steps on, as any valid reading does).
         """
-        marks = {
-            m.id
-            for m in self.marks
-            if m.start.timestamp() < hi
-            and lo < m.end.timestamp() + (extent_s if m.validity is Validity.VALID else 0.0)
-        }
+        marks = {m.id for m in self.marks if m.start.timestamp() < hi and lo < m.end.timestamp()}
         corrections = {
             c.id
             for c in self.corrections
-            if c.start.timestamp() < hi and lo < max(c.end, c.start).timestamp() + extent_s
+            if c.start.timestamp() < hi
+            and lo < (c.start.timestamp() + extent_s if c.kind == "value" else c.end.timestamp())
         }
         return marks, corrections
 

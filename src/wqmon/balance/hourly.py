@@ -13,7 +13,7 @@ never mean flow × mean concentration.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from wqmon.audit.timeline import NO_AUDIT, ChannelAudit
@@ -71,11 +71,11 @@ def realtime_hours(
     lo, hi = start.timestamp(), end.timestamp()
     audits = audit or {}
     flow_audit = audits.get(FLOW, NO_AUDIT)
+    gap = settings.max_flow_gap.total_seconds()
+    flow_steps_of = lambda series: flow_steps(to_points(series), lo, hi, gap, settings.valid_flags)  # noqa: E731
+    steps = _audited_steps(flow_audit, flow, flow_steps_of, settings)
+    flow_by_hour = split_hours(flow_audit.apply_steps(*steps, lo, hi), lo, len(hours))
     flow_points = to_points(flow_audit.adjust(flow, settings.valid_flags))
-    steps = flow_steps(
-        flow_points, lo, hi, settings.max_flow_gap.total_seconds(), settings.valid_flags
-    )
-    flow_by_hour = split_hours(flow_audit.apply_steps(steps, lo, hi), lo, len(hours))
     flow_samples = points_by_hour(flow_points, lo, len(hours))
     rows = [
         _flow_row(hour, flow_by_hour[i], flow_samples[i], settings) for i, hour in enumerate(hours)
@@ -129,9 +129,11 @@ def _pollutant_rows(
     audit: ChannelAudit,
 ) -> list[PointHour]:
     lo, hi = hours[0].timestamp(), hours[-1].timestamp() + HOUR_S
+    age = settings.max_hold_age.total_seconds()
+    hold_steps_of = lambda s: hold_steps(to_points(s), lo, hi, age, settings.valid_flags)  # noqa: E731
+    steps = _audited_steps(audit, series, hold_steps_of, settings)
+    held_by_hour = split_hours(audit.apply_steps(*steps, lo, hi), lo, len(hours))
     points = to_points(audit.adjust(series, settings.valid_flags))
-    steps = hold_steps(points, lo, hi, settings.max_hold_age.total_seconds(), settings.valid_flags)
-    held_by_hour = split_hours(audit.apply_steps(steps, lo, hi), lo, len(hours))
     samples = points_by_hour(points, lo, len(hours))
     rows = []
     for i, hour in enumerate(hours):
@@ -157,6 +159,21 @@ def _pollutant_rows(
             )
         )
     return rows
+
+
+def _audited_steps(
+    audit: ChannelAudit,
+    series: Series,
+    build: Callable[[Series], list[Segment]],
+    settings: RollupSettings,
+) -> tuple[list[Segment], list[Segment] | None]:
+    """Steps of the corrected readings, and (only under a valid mark) those with the marked
+    readings counting as valid: `ChannelAudit.apply_steps` takes each range from its own."""
+    if audit.empty:
+        return build(series), None
+    corrected = audit.corrected(series)
+    validated = build(audit.validated(corrected, settings.valid_flags)) if audit.validates else None
+    return build(corrected), validated
 
 
 def _count_valid(samples: list[Point], settings: RollupSettings) -> int:
