@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.conftest import EXAMPLE_REGISTRY
 from tests.fixtures.api_data import insert_readings
 from tests.integration.balance_series import independent
 from wqmon.audit.store import (
@@ -28,8 +29,6 @@ from wqmon.balance.job import RollupMaintainer, rebuild
 from wqmon.balance.queries import plant_balance
 from wqmon.balance.records import DEFAULT_SETTINGS
 from wqmon.registry.importer import import_file
-
-from tests.conftest import EXAMPLE_REGISTRY
 
 DAY = date(2025, 3, 1)  # local day, Asia/Shanghai
 DAY_START = datetime(2025, 2, 28, 16, tzinfo=UTC)
@@ -68,14 +67,15 @@ def db(db_url: str) -> Iterator[str]:
         insert_readings(db_url, "WWTP-01", point, parameter, samples)
     with psycopg.connect(db_url) as conn:
         rebuild(conn, at(-4), DAY_END + timedelta(hours=5), site="WWTP-01")
-    yield db_url
+    return db_url
 
 
 def _account(db_url: str) -> dict[str, Any]:
     with psycopg.connect(db_url) as conn:
         body = plant_balance(conn, "WWTP-01", DAY, DAY + timedelta(days=1), "day")
     periods = body["periods"]
-    assert isinstance(periods, list) and len(periods) == 1
+    assert isinstance(periods, list)
+    assert len(periods) == 1
     account: dict[str, Any] = periods[0]
     return account
 
@@ -101,27 +101,38 @@ def test_a_mark_removes_exactly_its_range_and_revoking_restores(db: str) -> None
     cod_mark = _write(
         db,
         lambda c: create_mark(
-            c, Target("WWTP-01", "inlet", "cod"), start=at(2), end=at(5), validity="invalid",
-            reason="maintenance", comment="analyser reagent change", user="op-zhang",
+            c,
+            Target("WWTP-01", "inlet", "cod"),
+            start=at(2),
+            end=at(5),
+            validity="invalid",
+            reason="maintenance",
+            comment="analyser reagent change",
+            user="op-zhang",
         ),
     )
     point_mark = _write(
         db,
         lambda c: create_mark(
-            c, Target("WWTP-01", "outlet"), start=at(14), end=at(15, 30), validity="invalid",
-            reason="power_cut", comment="", user="op-li",
+            c,
+            Target("WWTP-01", "outlet"),
+            start=at(14),
+            end=at(15, 30),
+            validity="invalid",
+            reason="power_cut",
+            comment="",
+            user="op-li",
         ),
     )
     _drain(db)
     marked = _account(db)
     inlet_part = independent(*inlet, at(2), at(5))[1]
     outlet_part = independent(*outlet, at(14), at(15, 30))[1]
-    assert inlet_part > 0 and outlet_part > 0
+    assert inlet_part > 0
+    assert outlet_part > 0
     assert marked["inlet"]["load_kg"] == pytest.approx(before["inlet"]["load_kg"] - inlet_part)
     assert marked["outlet"]["load_kg"] == pytest.approx(before["outlet"]["load_kg"] - outlet_part)
-    assert marked["reduced_kg"] == pytest.approx(
-        before["reduced_kg"] - inlet_part + outlet_part
-    )
+    assert marked["reduced_kg"] == pytest.approx(before["reduced_kg"] - inlet_part + outlet_part)
     outlet_volume = independent(*outlet, at(14), at(15, 30))[0]
     assert marked["outlet"]["volume_m3"] == pytest.approx(
         before["outlet"]["volume_m3"] - outlet_volume
@@ -155,23 +166,39 @@ def test_corrections_are_used_originals_kept_and_the_trail_lists_everything(db: 
     value_fix = _write(
         db,
         lambda c: create_correction(
-            c, Target("WWTP-01", "inlet", "cod"), points=[(at(6), 150.0)],
-            reason="lab_result", comment="lab re-test of the 06:00 sample", user="op-wang",
+            c,
+            Target("WWTP-01", "inlet", "cod"),
+            points=[(at(6), 150.0)],
+            reason="lab_result",
+            comment="lab re-test of the 06:00 sample",
+            user="op-wang",
         ),
     )
     # A failed analyser 09:00–13:00: one lab result stands for the whole range.
     series_fix = _write(
         db,
         lambda c: create_correction(
-            c, Target("WWTP-01", "inlet", "cod"), points=[(at(9), 280.0)], start=at(9),
-            end=at(13), reason="lab_result", comment="composite sample", user="op-wang",
+            c,
+            Target("WWTP-01", "inlet", "cod"),
+            points=[(at(9), 280.0)],
+            start=at(9),
+            end=at(13),
+            reason="lab_result",
+            comment="composite sample",
+            user="op-wang",
         ),
     )
     mark = _write(
         db,
         lambda c: create_mark(
-            c, Target("WWTP-01", "inlet", "cod"), start=at(20), end=at(21), validity="invalid",
-            reason="calibration", comment="", user="op-wang",
+            c,
+            Target("WWTP-01", "inlet", "cod"),
+            start=at(20),
+            end=at(21),
+            validity="invalid",
+            reason="calibration",
+            comment="",
+            user="op-wang",
         ),
     )
     _drain(db)
@@ -199,14 +226,20 @@ def test_corrections_are_used_originals_kept_and_the_trail_lists_everything(db: 
     by_ts = {r["ts"]: r for r in history["readings"]}
     six = by_ts[at(6)]
     assert (six["original"]["value"], six["value"], six["corrections"]) == (
-        original_six, 150.0, [value_fix],
+        original_six,
+        150.0,
+        [value_fix],
     )
     ten = by_ts[at(10)]  # replaced: original kept, not counted
     assert ten["original"]["value"] == next(v for ts, v, _ in cod if ts == at(10))
-    assert ten["value"] is None and ten["counts"] is False
-    assert by_ts[at(9)]["value"] == 280.0 and by_ts[at(9)]["corrections"] == [series_fix]
+    assert ten["value"] is None
+    assert ten["counts"] is False
+    assert by_ts[at(9)]["value"] == 280.0
+    assert by_ts[at(9)]["corrections"] == [series_fix]
     assert (by_ts[at(20)]["flag"], by_ts[at(20)]["mark"], by_ts[at(20)]["counts"]) == (
-        "C", mark, False,
+        "C",
+        mark,
+        False,
     )
     assert [m["id"] for m in history["marks"]] == [mark]
     assert history["marks"][0]["created_by"] == "op-wang"
@@ -218,15 +251,27 @@ def test_validity_counts_hours_by_the_rule(db: str) -> None:
     _write(
         db,
         lambda c: create_mark(
-            c, Target("WWTP-01", "inlet", "cod"), start=at(2), end=at(4), validity="invalid",
-            reason="instrument_fault", comment="", user="op",
+            c,
+            Target("WWTP-01", "inlet", "cod"),
+            start=at(2),
+            end=at(4),
+            validity="invalid",
+            reason="instrument_fault",
+            comment="",
+            user="op",
         ),
     )
     _write(
         db,
         lambda c: create_mark(
-            c, Target("WWTP-01", "inlet"), start=at(10), end=at(13), validity="invalid",
-            reason="shutdown", comment="declared stop", user="op",
+            c,
+            Target("WWTP-01", "inlet"),
+            start=at(10),
+            end=at(13),
+            validity="invalid",
+            reason="shutdown",
+            comment="declared stop",
+            user="op",
         ),
     )
     insert_readings(db, "WWTP-01", "inlet", "flow", [(at(20, 2), 3600.0, "D")])
@@ -234,7 +279,9 @@ def test_validity_counts_hours_by_the_rule(db: str) -> None:
     with psycopg.connect(db) as conn:  # the reading went around the pipeline: roll it up
         rebuild(conn, at(20), at(21), site="WWTP-01")
     with psycopg.connect(db) as conn:
-        channels = [c for c in scope_channels(conn, site="WWTP-01", region=None) if c.point == "inlet"]
+        channels = [
+            c for c in scope_channels(conn, site="WWTP-01", region=None) if c.point == "inlet"
+        ]
         figures = {
             f.channel.parameter: f
             for f in channel_validity(conn, channels, DAY, DAY + timedelta(days=1))

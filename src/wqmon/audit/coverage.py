@@ -25,7 +25,9 @@ import psycopg
 
 from wqmon.balance.accounts import day_bounds
 from wqmon.balance.records import COD, FLOW
+from wqmon.errors import ConfigError
 from wqmon.parameters import lookup
+from wqmon.settings import Settings
 
 Conn = psycopg.Connection[Any]
 
@@ -42,6 +44,17 @@ class CoverageRule:
 
 
 DEFAULT_COVERAGE = CoverageRule()
+
+
+def rule_from(settings: Settings) -> CoverageRule:
+    """The rule with the `compliance_*` settings."""
+    return CoverageRule(
+        settings.compliance_min_plant_m3_per_day,
+        settings.compliance_min_enterprise_m3_per_day,
+        timedelta(seconds=settings.compliance_silence_s),
+        settings.compliance_window_days,
+        settings.compliance_min_transmission_rate,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +129,11 @@ def check_coverage(
     conn: Conn, *, region: str | None, day: date, rule: CoverageRule = DEFAULT_COVERAGE
 ) -> list[Facility]:
     """Every active site of the region subtree (or all) with what the policy finds missing."""
+    if (
+        region is not None
+        and not conn.execute("SELECT 1 FROM region WHERE code = %s", (region,)).fetchone()
+    ):
+        raise ConfigError(f"unknown region {region!r}")
     sites = conn.execute(_SITES, {"region": region}).fetchall()
     ids = [s[0] for s in sites]
     channels: dict[int, list[_Channel]] = {i: [] for i in ids}
@@ -191,7 +209,7 @@ def _meters(
     return findings
 
 
-def _data(
+def _data(  # noqa: PLR0917 - one facility's context, used once
     conn: Conn,
     channels: list[_Channel],
     day: date,
@@ -221,9 +239,7 @@ def _data(
             findings.append(Finding("data", c.point, _alias(c.parameter), "never reported"))
             continue
         if end - last > rule.silence:
-            findings.append(
-                Finding("data", c.point, _alias(c.parameter), "no data", since=last)
-            )
+            findings.append(Finding("data", c.point, _alias(c.parameter), "no data", since=last))
         rate = float(received.get(c.id) or 0) / hours
         if rate < rule.min_transmission_rate:
             findings.append(
@@ -236,6 +252,23 @@ def _data(
                 )
             )
     return findings
+
+
+COLUMNS = (
+    "site",
+    "name",
+    "kind",
+    "region",
+    "permit",
+    "required",
+    "why",
+    "compliant",
+    "what",
+    "point",
+    "parameter",
+    "missing",
+    "since",
+)
 
 
 def coverage_rows(facilities: list[Facility]) -> list[dict[str, Any]]:
@@ -268,7 +301,13 @@ def coverage_report(
     conn: Conn, *, region: str | None, day: date, rule: CoverageRule = DEFAULT_COVERAGE
 ) -> dict[str, Any]:
     """`GET /api/v1/compliance`: the facilities with their findings."""
-    facilities = check_coverage(conn, region=region, day=day, rule=rule)
+    return report_of(check_coverage(conn, region=region, day=day, rule=rule), region, day, rule)
+
+
+def report_of(
+    facilities: list[Facility], region: str | None, day: date, rule: CoverageRule
+) -> dict[str, Any]:
+    """The JSON body of a coverage check."""
     return {
         "region": region,
         "date": day.isoformat(),

@@ -26,7 +26,16 @@ from wqmon.parameters import lookup
 
 Conn = psycopg.Connection[Any]
 HOUR_COLUMNS = (
-    "hour", "point", "parameter", "unit", "value", "load_kg", "flag", "state", "cause", "source"
+    "hour",
+    "point",
+    "parameter",
+    "unit",
+    "value",
+    "load_kg",
+    "flag",
+    "state",
+    "cause",
+    "source",
 )
 
 
@@ -48,7 +57,7 @@ def daily_report(
     """The report's content as plain data (JSON-ready after `isoformat` of times)."""
     ref = load_registry(conn).site(site)
     lo, hi = day_bounds(day, ref.tz)
-    channels = [c for c in scope_channels(conn, site=site, region=None)]
+    channels = list(scope_channels(conn, site=site, region=None))
     states = {
         (cid, h): (state, cause)
         for cid, h, state, cause in conn.execute(
@@ -66,17 +75,25 @@ def daily_report(
         )
     }
     point_ids = {p.code: p.id for p in ref.points}
-    means = _other_means(conn, ref.points, channels, lo, hi, settings)
-    rows = []
-    hour = lo
-    while hour < hi:
-        for c in channels:
-            rows.append(_hour_row(c, hour, point_ids[c.point], hours, states, means, ref.tz))
-        hour += HOUR
+    means = _other_means(conn, ref.points, channels, lo, hi, settings=settings)
+    starts = [lo + i * HOUR for i in range(int((hi - lo) / HOUR))]
+    rows = [
+        _hour_row(c, hour, point_ids[c.point], hours, states, means, ref.tz)
+        for hour in starts
+        for c in channels
+    ]
     totals = [
-        {"point": p.code, "role": p.role, "parameter": code, "alias": _alias(code),
-         "volume_m3": v, "load_kg": ld, "load_volume_m3": lv,
-         "conc_mg_l": (ld * 1000 / lv) if lv else None, "load_hours": lh}
+        {
+            "point": p.code,
+            "role": p.role,
+            "parameter": code,
+            "alias": _alias(code),
+            "volume_m3": v,
+            "load_kg": ld,
+            "load_volume_m3": lv,
+            "conc_mg_l": (ld * 1000 / lv) if lv else None,
+            "load_hours": lh,
+        }
         for p in ref.points
         for code, v, ld, lv, lh in conn.execute(
             "SELECT parameter, volume_m3, load_kg, load_volume_m3, load_hours FROM point_day "
@@ -102,7 +119,7 @@ def daily_report(
 
 
 def _other_means(
-    conn: Conn, points: Any, channels: Any, lo: Any, hi: Any, settings: RollupSettings
+    conn: Conn, points: Any, channels: Any, lo: Any, hi: Any, *, settings: RollupSettings
 ) -> dict[tuple[int, Any], float]:
     """Hourly means of the valid readings (after the audit) of channels without load rows."""
     result: dict[tuple[int, Any], float] = {}
@@ -129,7 +146,7 @@ def _other_means(
     return result
 
 
-def _hour_row(
+def _hour_row(  # noqa: PLR0917 - the report's lookups, used once per hour and channel
     c: Any, hour: Any, point_id: int, hours: Any, states: Any, means: Any, tz: Any
 ) -> dict[str, Any]:
     state, cause = states.get((c.id, hour), ("missing", None))
@@ -157,15 +174,40 @@ def _hour_row(
 
 _TOTAL_COLUMNS = ("point", "role", "alias", "volume_m3", "load_kg", "conc_mg_l", "load_hours")
 _VALIDITY_COLUMNS = (
-    "point", "alias", "expected_hours", "received_hours", "valid_hours", "invalid_hours",
-    "shutdown_hours", "transmission_rate", "valid_rate", "causes",
+    "point",
+    "alias",
+    "expected_hours",
+    "received_hours",
+    "valid_hours",
+    "invalid_hours",
+    "shutdown_hours",
+    "transmission_rate",
+    "valid_rate",
+    "causes",
 )
 _MARK_COLUMNS = (
-    "id", "point", "alias", "start", "end", "validity", "reason", "comment", "created_by",
+    "id",
+    "point",
+    "alias",
+    "start",
+    "end",
+    "validity",
+    "reason",
+    "comment",
+    "created_by",
     "created_at",
 )
 _CORRECTION_COLUMNS = (
-    "id", "point", "alias", "kind", "start", "end", "reason", "comment", "created_by", "values",
+    "id",
+    "point",
+    "alias",
+    "kind",
+    "start",
+    "end",
+    "reason",
+    "comment",
+    "created_by",
+    "values",
 )
 
 
@@ -193,11 +235,12 @@ def report_html(report: dict[str, Any]) -> bytes:
     parts = [
         "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
         f"<title>日报 {html.escape(report['site'])} {report['date']}</title>",
-        "<style>body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse;"
-        "margin-bottom:1em}td,th{border:1px solid #999;padding:2px 6px}"
-        ".invalid{background:#fdd}.shutdown{background:#eee}.missing{color:#999}</style>",
-        f"</head><body><h1>{html.escape(report['name'])} 日报 / daily report "
-        f"{report['date']}</h1>",
+        (
+            "<style>body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse;"
+            "margin-bottom:1em}td,th{border:1px solid #999;padding:2px 6px}"
+            ".invalid{background:#fdd}.shutdown{background:#eee}.missing{color:#999}</style>"
+        ),
+        f"</head><body><h1>{html.escape(report['name'])} 日报 / daily report {report['date']}</h1>",
     ]
     for title, (columns, rows) in _sections(report).items():
         parts.append(f"<h2>{title}</h2><table><tr>")

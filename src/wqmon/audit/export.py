@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -14,6 +15,8 @@ from openpyxl.styles import Font
 def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 6)
+    if isinstance(value, datetime):  # XLSX has no time zones: the ISO text keeps the offset
+        return value.isoformat()
     if isinstance(value, (list, dict)):
         return str(value)
     return value
@@ -32,7 +35,7 @@ def csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
 def xlsx_bytes(sheets: dict[str, tuple[Sequence[str], Sequence[dict[str, Any]]]]) -> bytes:
     """One sheet per entry: (columns, rows); a bold header row."""
     book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    book.remove(book.active)
     for title, (columns, rows) in sheets.items():
         sheet = book.create_sheet(title[:31])
         sheet.append(list(columns))

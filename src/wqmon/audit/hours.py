@@ -29,8 +29,6 @@ from wqmon.balance.records import HOUR_S, PeriodValue, Sample, hour_starts
 from wqmon.flags import is_valid
 
 
-
-
 class HourState(StrEnum):
     VALID = "valid"
     INVALID = "invalid"
@@ -114,7 +112,7 @@ def _share(audit: ChannelAudit, hour: datetime, wanted: str) -> tuple[float, int
     return covered / HOUR_S, first
 
 
-def _judge(
+def _judge(  # noqa: PLR0917 - one hour's inputs, used once
     hour: datetime,
     samples: list[Sample],
     records: list[PeriodValue],
@@ -125,16 +123,20 @@ def _judge(
     down, down_id = _share(audit, hour, "shutdown")
     used: Sequence[Sample | PeriodValue] = samples or records
     flags = [s[2] if isinstance(s, tuple) else s.flag for s in used]
-    values = [s[1] if isinstance(s, tuple) else (s.avg if s.avg is not None else s.cou) for s in used]
+    values = [
+        s[1] if isinstance(s, tuple) else (s.avg if s.avg is not None else s.cou) for s in used
+    ]
     n_valid = sum(
         1
         for f, v in zip(flags, values, strict=True)
         if is_valid(f, valid_flags) and v is not None and v >= 0
     )
-    replaced, replaced_id = _share(audit, hour, "replaced")
+    replaced, _replaced_id = _share(audit, hour, "replaced")
     received = bool(used) or replaced > 0
     if down >= rule.shutdown_min_share or (flags and set(flags) <= rule.shutdown_flags):
-        return ChannelHour(hour, received, len(used), n_valid, HourState.SHUTDOWN, "shutdown", down_id)
+        return ChannelHour(
+            hour, received, len(used), n_valid, HourState.SHUTDOWN, "shutdown", down_id
+        )
     if not received:
         return None
     invalid, mark_id = _share(audit, hour, "invalid")
@@ -147,7 +149,12 @@ def _judge(
         return ChannelHour(hour, True, len(used), n_valid, HourState.VALID, None, None)
     if used and n_valid < rule.min_valid_share * len(used) - 1e-9:
         return ChannelHour(
-            hour, True, len(used), n_valid, HourState.INVALID, _flag_cause(flags, values, valid_flags)
+            hour,
+            True,
+            len(used),
+            n_valid,
+            HourState.INVALID,
+            _flag_cause(flags, values, valid_flags),
         )
     return ChannelHour(hour, True, len(used), n_valid, HourState.VALID)
 
@@ -159,4 +166,3 @@ def _flag_cause(flags: list[str], values: list[float | None], valid_flags: froze
         if v is None or v < 0:
             return "negative"
     return "invalid"
-

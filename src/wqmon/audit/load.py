@@ -14,14 +14,14 @@ from wqmon.audit.timeline import ChannelAudit
 Conn = psycopg.Connection[Any]
 
 _MARKS = (
-    "SELECT id, point_id, channel_id, start, \"end\", validity, reason, created_at "
-    "FROM audit_mark WHERE point_id = %s AND revoked_at IS NULL AND start < %s AND \"end\" > %s"
+    'SELECT id, point_id, channel_id, start, "end", validity, reason, created_at '
+    'FROM audit_mark WHERE point_id = %s AND revoked_at IS NULL AND start < %s AND "end" > %s'
 )
 _CORRECTIONS = (
-    "SELECT c.id, c.channel_id, c.kind, c.start, c.\"end\", c.reason, c.created_at, "
+    'SELECT c.id, c.channel_id, c.kind, c.start, c."end", c.reason, c.created_at, '
     "array_agg(v.ts ORDER BY v.ts), array_agg(v.value ORDER BY v.ts) "
     "FROM audit_correction c JOIN audit_correction_value v ON v.correction_id = c.id "
-    "WHERE c.channel_id = ANY(%s) AND c.revoked_at IS NULL AND c.start < %s AND c.\"end\" >= %s "
+    'WHERE c.channel_id = ANY(%s) AND c.revoked_at IS NULL AND c.start < %s AND c."end" >= %s '
     "GROUP BY c.id"
 )
 
@@ -42,9 +42,7 @@ def load_corrections(
         return []
     return [
         Correction(i, c, k, s, e, tuple(zip(ts, vs, strict=True)), Reason(r), at)
-        for i, c, k, s, e, r, at, ts, vs in conn.execute(
-            _CORRECTIONS, (channel_ids, end, start)
-        )
+        for i, c, k, s, e, r, at, ts, vs in conn.execute(_CORRECTIONS, (channel_ids, end, start))
     ]
 
 

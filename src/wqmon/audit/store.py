@@ -8,6 +8,7 @@ or invalidated holds or steps on that far). Nothing here updates or deletes a re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,7 +162,7 @@ def create_correction(
         raise AuditError("give both start and end (a series), or neither (one reading)")
     if len({ts for ts, _ in ordered}) != len(ordered):
         raise AuditError("two values at the same time")
-    if any(v < 0 or v != v for _, v in ordered):
+    if any(not math.isfinite(v) or v < 0 for _, v in ordered):
         raise AuditError("values must be numbers ≥ 0")
     row = conn.execute(
         'INSERT INTO audit_correction (channel_id, kind, start, "end", reason, comment, '
@@ -192,12 +193,12 @@ def _check_value(conn: Conn, channel_id: int, points: Sequence[tuple[datetime, f
 
 def _revoke(conn: Conn, table: str, record_id: int, user: str, comment: str) -> tuple[Any, ...]:
     row = conn.execute(
-        f"UPDATE {table} SET revoked_at = now(), revoked_by = %s, revoke_comment = %s "  # noqa: S608 - table is one of two constants
+        f"UPDATE {table} SET revoked_at = now(), revoked_by = %s, revoke_comment = %s "
         "WHERE id = %s AND revoked_at IS NULL RETURNING id",
         (user, comment, record_id),
     ).fetchone()
     if row is None:
-        exists = conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (record_id,)).fetchone()  # noqa: S608
+        exists = conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (record_id,)).fetchone()
         if exists is None:
             raise LookupError(f"no {table.removeprefix('audit_')} {record_id}")
         raise AuditError(f"{table.removeprefix('audit_')} {record_id} is already revoked")
@@ -274,6 +275,7 @@ def _where(scope: Scope, alias: str, channel: str) -> tuple[str, dict[str, Any]]
 
 
 _WHO = "created_by, created_at, revoked_at, revoked_by, revoke_comment"
+WHO_KEYS: tuple[str, ...] = tuple(_WHO.split(", "))
 
 
 def list_marks(conn: Conn, scope: Scope, limit: int = 1000) -> list[dict[str, Any]]:
@@ -281,14 +283,24 @@ def list_marks(conn: Conn, scope: Scope, limit: int = 1000) -> list[dict[str, An
     where, args = _where(scope, "m", "c")
     prefix = _SCOPE_SITES if scope.region is not None else ""
     sql = (
-        f"{prefix}SELECT m.id, s.code, p.code, c.parameter, m.start, m.\"end\", m.validity, "
+        f'{prefix}SELECT m.id, s.code, p.code, c.parameter, m.start, m."end", m.validity, '
         f"m.reason, m.comment, m.{_WHO.replace(', ', ', m.')} FROM audit_mark m "
         "JOIN point p ON p.id = m.point_id JOIN site s ON s.id = p.site_id "
         f"LEFT JOIN channel c ON c.id = m.channel_id WHERE {where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT %(limit)s"
     )
-    keys = ("id", "site", "point", "parameter", "start", "end", "validity", "reason", "comment")
-    keys += tuple(_WHO.split(", "))
+    keys: tuple[str, ...] = (
+        "id",
+        "site",
+        "point",
+        "parameter",
+        "start",
+        "end",
+        "validity",
+        "reason",
+        "comment",
+    )
+    keys += WHO_KEYS
     rows = conn.execute(sql, args | {"limit": limit}).fetchall()
     return [_with_alias(dict(zip(keys, r, strict=True))) for r in rows]
 
@@ -298,7 +310,7 @@ def list_corrections(conn: Conn, scope: Scope, limit: int = 1000) -> list[dict[s
     where, args = _where(scope, "k", "c")
     prefix = _SCOPE_SITES if scope.region is not None else ""
     sql = (
-        f"{prefix}SELECT k.id, s.code, p.code, c.parameter, k.kind, k.start, k.\"end\", "
+        f'{prefix}SELECT k.id, s.code, p.code, c.parameter, k.kind, k.start, k."end", '
         f"k.reason, k.comment, k.{_WHO.replace(', ', ', k.')}, "
         "(SELECT array_agg(v.ts ORDER BY v.ts) FROM audit_correction_value v "
         "WHERE v.correction_id = k.id), (SELECT array_agg(v.value ORDER BY v.ts) "
@@ -307,8 +319,18 @@ def list_corrections(conn: Conn, scope: Scope, limit: int = 1000) -> list[dict[s
         f"JOIN site s ON s.id = p.site_id WHERE {where} "
         "ORDER BY k.created_at DESC, k.id DESC LIMIT %(limit)s"
     )
-    keys = ("id", "site", "point", "parameter", "kind", "start", "end", "reason", "comment")
-    keys += tuple(_WHO.split(", "))
+    keys: tuple[str, ...] = (
+        "id",
+        "site",
+        "point",
+        "parameter",
+        "kind",
+        "start",
+        "end",
+        "reason",
+        "comment",
+    )
+    keys += WHO_KEYS
     result = []
     for *head, times, values in conn.execute(sql, args | {"limit": limit}).fetchall():
         item = _with_alias(dict(zip(keys, head, strict=True)))
@@ -334,7 +356,9 @@ def reading_history(
         raise AuditError("a history names a channel (parameter)")
     code = conn.execute("SELECT parameter FROM channel WHERE id = %s", (channel_id,)).fetchone()
     assert code is not None  # noqa: S101
-    marks = tuple(m for m in load_marks(conn, point_id, start, end) if m.channel_id in (None, channel_id))
+    marks = tuple(
+        m for m in load_marks(conn, point_id, start, end) if m.channel_id in (None, channel_id)
+    )
     corrections = tuple(load_corrections(conn, [channel_id], start, end))
     audit = ChannelAudit(marks, corrections)
     rows = conn.execute(
@@ -343,7 +367,10 @@ def reading_history(
         (channel_id, start, end),
     ).fetchall()
     originals = {ts: (v, f, src, rec) for ts, v, f, src, rec in rows}
-    effective = {ts: (v, f) for ts, v, f in audit.adjust([(t, v, f) for t, v, f, _, _ in rows], settings.valid_flags)}
+    effective = {
+        ts: (v, f)
+        for ts, v, f in audit.adjust([(t, v, f) for t, v, f, _, _ in rows], settings.valid_flags)
+    }
     readings = []
     for ts in sorted(set(originals) | set(effective)):
         original = originals.get(ts)
@@ -355,8 +382,12 @@ def reading_history(
         readings.append(
             {
                 "ts": ts,
-                "original": None if original is None else {
-                    "value": original[0], "flag": original[1], "source": original[2],
+                "original": None
+                if original is None
+                else {
+                    "value": original[0],
+                    "flag": original[1],
+                    "source": original[2],
                     "received_at": original[3],
                 },
                 "value": value,
@@ -366,7 +397,14 @@ def reading_history(
                 "corrections": fixes + ([replaced.id] if replaced else []),
             }
         )
-    scope = Scope(site=target.site, point=target.point, parameter=target.parameter, start=start, end=end, revoked=True)
+    scope = Scope(
+        site=target.site,
+        point=target.point,
+        parameter=target.parameter,
+        start=start,
+        end=end,
+        revoked=True,
+    )
     parameter = lookup(code[0])
     return {
         "site": target.site,

@@ -23,9 +23,10 @@ latest recorded decides, instant by instant.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from wqmon.audit.model import Correction, Mark, Validity
@@ -46,7 +47,7 @@ def resolve(items: Iterable[T]) -> list[tuple[float, float, T]]:
     cuts = sorted({t for i in items for t in (i.start.timestamp(), i.end.timestamp())})
     ranked = sorted(items, key=lambda i: (i.created_at, i.id), reverse=True)
     pieces: list[tuple[float, float, T]] = []
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
+    for lo, hi in itertools.pairwise(cuts):
         winner = next(
             (i for i in ranked if i.start.timestamp() <= lo and hi <= i.end.timestamp()), None
         )
@@ -93,7 +94,7 @@ def _merge(spans: Iterable[Span]) -> list[Span]:
 
 def _gaps(spans: Sequence[Span]) -> list[Span]:
     """The spans between consecutive (sorted, merged) spans."""
-    return [(a[1], b[0]) for a, b in zip(spans, spans[1:], strict=False) if b[0] > a[1]]
+    return [(a[1], b[0]) for a, b in itertools.pairwise(spans) if b[0] > a[1]]
 
 
 def _find(pieces: Sequence[tuple[float, float, T]], starts: Sequence[float], t: float) -> T | None:
@@ -179,9 +180,8 @@ class ChannelAudit:
         result = []
         for ts, value, flag in samples:
             mark = self.mark_at(ts.timestamp())
-            if mark is not None and mark.validity is Validity.VALID and flag not in valid_flags:
-                flag = NORMAL
-            result.append((ts, value, flag))
+            made_valid = mark is not None and mark.validity is Validity.VALID
+            result.append((ts, value, NORMAL if made_valid and flag not in valid_flags else flag))
         return result
 
     def adjust(self, samples: Series, valid_flags: frozenset[str]) -> list[Sample]:
@@ -222,8 +222,7 @@ class ChannelAudit:
                 return PeriodValue(r.ts, r.avg, r.cou, mark.flag)
         if any(s < hi and lo < e for s, e, _ in self._series):
             return PeriodValue(r.ts, r.avg, r.cou, "S")
-        mark = self.mark_at(lo)
-        if mark is not None and r.flag not in valid_flags:
+        if r.flag not in valid_flags:
             inside = all(
                 (m := self.mark_at(t)) is not None and m.validity is Validity.VALID
                 for t in (lo, hi - 1e-6)
@@ -255,7 +254,7 @@ class ChannelAudit:
         replaced = _merge((s, e) for s, e, _ in self._series)
         result = subtract(steps, _merge([*invalid, *valid, *replaced]))
         if valid and validated is not None:
-            outside = _merge([(lo - 1.0, valid[0][0])] + _gaps(valid) + [(valid[-1][1], hi + 1.0)])
+            outside = _merge([(lo - 1.0, valid[0][0]), *_gaps(valid), (valid[-1][1], hi + 1.0)])
             result.extend(subtract(subtract(validated, outside), _merge([*invalid, *replaced])))
         result.extend(subtract(self._replacement_steps(lo, hi), invalid))
         result.sort(key=lambda s: s.start)

@@ -113,11 +113,13 @@ def _traced(
         if row.parameter != FLOW:
             more = audits.get(row.parameter, NO_AUDIT).touching(lo, lo + 3600.0, hold_extent)
             marks, corrections = marks | more[0], corrections | more[1]
-        if marks or corrections:
-            row = dataclasses.replace(
+        traced.append(
+            dataclasses.replace(
                 row, marks=tuple(sorted(marks)), corrections=tuple(sorted(corrections))
             )
-        traced.append(row)
+            if marks or corrections
+            else row
+        )
     return traced
 
 

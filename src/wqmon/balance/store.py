@@ -194,6 +194,7 @@ def compute_hours(
     start: datetime,
     end: datetime,
     settings: RollupSettings = DEFAULT_SETTINGS,
+    *,
     audits: dict[str, ChannelAudit] | None = None,
 ) -> list[PointHour]:
     """Point-hour rows of [start, end) (whole UTC hours) from the stored data, with lookback,
@@ -218,6 +219,7 @@ def store_channel_hours(
     point: PointChannels,
     start: datetime,
     end: datetime,
+    *,
     settings: RollupSettings = DEFAULT_SETTINGS,
     audits: dict[str, ChannelAudit] | None = None,
 ) -> int:
@@ -420,9 +422,9 @@ def recompute(
     """
     start, end = floor_hour(start), ceil_hour(end)
     audits = point_audits(conn, point, start, end, settings)
-    rows = compute_hours(conn, point, start, end, settings, audits)
+    rows = compute_hours(conn, point, start, end, settings, audits=audits)
     store_hours(conn, point.point_id, start, end, rows)
-    store_channel_hours(conn, point, start, end, settings, audits)
+    store_channel_hours(conn, point, start, end, settings=settings, audits=audits)
     first, after = local_days(start, end, point.tz)
     refresh_days(conn, point, first, after)
     return int((end - start) / HOUR)

@@ -28,7 +28,7 @@ def _tz(name: str, *, nullable: bool = False, now: bool = False) -> sa.Column[ob
     return sa.Column(name, sa.DateTime(timezone=True), server_default=default, nullable=nullable)
 
 
-def _who(table: str) -> list[sa.Column[object]]:
+def _who() -> list[sa.Column[object]]:
     return [
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("comment", sa.Text(), server_default=sa.text("''"), nullable=False),
@@ -86,7 +86,7 @@ def _marks_and_corrections() -> None:
         _tz("start"),
         _tz("end"),
         sa.Column("validity", sa.Text(), nullable=False),
-        *_who("audit_mark"),
+        *_who(),
         sa.CheckConstraint("validity IN ('invalid', 'valid')", name=op.f("ck_audit_mark_validity")),
         sa.CheckConstraint(_REASONS, name=op.f("ck_audit_mark_reason")),
         sa.CheckConstraint('"end" > start', name=op.f("ck_audit_mark_range")),
@@ -102,7 +102,7 @@ def _marks_and_corrections() -> None:
         sa.Column("kind", sa.Text(), nullable=False),
         _tz("start"),
         _tz("end"),
-        *_who("audit_correction"),
+        *_who(),
         sa.CheckConstraint("kind IN ('value', 'series')", name=op.f("ck_audit_correction_kind")),
         sa.CheckConstraint(_REASONS, name=op.f("ck_audit_correction_reason")),
         sa.CheckConstraint(
