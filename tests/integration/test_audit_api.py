@@ -155,7 +155,7 @@ async def test_correction_history_and_validity(api: Api) -> None:
         [fix.json()["id"]],
     )
     assert [r["flag"] for r in body["readings"][:2]] == ["M", "M"]
-    assert len(body["marks"]) == 1 and len(body["corrections"]) == 1
+    assert (len(body["marks"]), len(body["corrections"])) == (1, 1)
     validity = await api.client.get(
         "/api/v1/validity",
         params={"site": "WWTP-01", "from": "2025-06-01", "to": "2025-06-02"},

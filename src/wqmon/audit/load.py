@@ -61,3 +61,54 @@ def channel_audits(
         if own or fixes:
             result[code] = ChannelAudit(own, fixes)
     return result
+
+
+# -- the alarm engine's side (async connections) ----------------------------------------------
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+_INVALID_SPANS = (
+    'SELECT c.id, m.start, m."end" FROM audit_mark m JOIN channel c ON c.point_id = m.point_id '
+    "AND (m.channel_id IS NULL OR m.channel_id = c.id) WHERE m.revoked_at IS NULL "
+    "AND m.validity = 'invalid' ORDER BY c.id, m.start"
+)
+
+
+async def invalid_spans(conn: AsyncConn) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Per channel: the ranges of the invalid marks in force (live alarms leave readings inside
+    them alone; a backfill can be old, so old marks count too — marks are few)."""
+    spans: dict[int, list[tuple[datetime, datetime]]] = {}
+    for cid, start, end in await (await conn.execute(_INVALID_SPANS)).fetchall():
+        spans.setdefault(cid, []).append((start, end))
+    return spans
+
+
+async def channel_audits_async(
+    conn: AsyncConn, channels: Mapping[int, str], start: datetime, end: datetime
+) -> dict[str, ChannelAudit]:
+    """`channel_audits` for channels of one point, on an async connection (the alarm engine)."""
+    ids = list(channels)
+    marks = [
+        Mark(i, p, c, s, e, Validity(v), Reason(r), at)
+        for i, p, c, s, e, v, r, at in await (
+            await conn.execute(
+                'SELECT id, point_id, channel_id, start, "end", validity, reason, created_at '
+                "FROM audit_mark WHERE point_id IN (SELECT point_id FROM channel WHERE id = "
+                'ANY(%s)) AND revoked_at IS NULL AND start < %s AND "end" > %s',
+                (ids, end, start),
+            )
+        ).fetchall()
+    ]
+    corrections = [
+        Correction(i, c, k, s, e, tuple(zip(ts, vs, strict=True)), Reason(r), at)
+        for i, c, k, s, e, r, at, ts, vs in await (
+            await conn.execute(_CORRECTIONS, (ids, end, start))
+        ).fetchall()
+    ]
+    result = {}
+    for cid, code in channels.items():
+        own = tuple(m for m in marks if m.channel_id in (None, cid))
+        fixes = tuple(c for c in corrections if c.channel_id == cid)
+        if own or fixes:
+            result[code] = ChannelAudit(own, fixes)
+    return result
