@@ -6,12 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from wqmon import __version__
-from wqmon.errors import WqmonError
+from wqmon.errors import ConfigError, WqmonError
 from wqmon.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -137,6 +137,83 @@ def _balance_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    """A local day from the command line; a bad one is a one-line error."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"not a day (YYYY-MM-DD): {text!r}") from exc
+
+
+def _compliance(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, timedelta  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    from wqmon.audit import coverage  # noqa: PLC0415
+    from wqmon.audit.export import csv_bytes, xlsx_bytes  # noqa: PLC0415
+    from wqmon.settings import libpq_url  # noqa: PLC0415
+
+    day = _day(args.date) if args.date else datetime.now(UTC).date() - timedelta(1)
+    with psycopg.connect(libpq_url(settings.database_url)) as conn:
+        found = coverage.check_coverage(
+            conn, region=args.region, day=day, rule=coverage.rule_from(settings)
+        )
+    rows = coverage.coverage_rows(found)
+    missing = sum(1 for f in found if not f.compliant)
+    if args.format == "text":
+        for row in rows:
+            if row["missing"] is not None:
+                since = f" since {row['since']}" if row["since"] else ""
+                print(f"{row['site']}: {row['missing']}{since}")
+        print(f"{len(found)} facilities, {missing} with something missing ({day.isoformat()})")
+        return 1 if missing else 0
+    output = Path(args.output or f"compliance-{args.region or 'all'}-{day}.{args.format}")
+    data = (
+        csv_bytes(rows, coverage.COLUMNS)
+        if args.format == "csv"
+        else xlsx_bytes({"list": (coverage.COLUMNS, rows)})
+    )
+    output.write_bytes(data)
+    print(f"wrote {output}: {len(found)} facilities, {missing} with something missing")
+    return 0
+
+
+def _report_daily(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg  # noqa: PLC0415
+
+    from wqmon.audit import daily  # noqa: PLC0415
+    from wqmon.settings import libpq_url  # noqa: PLC0415
+
+    day = _day(args.date)
+    with psycopg.connect(libpq_url(settings.database_url)) as conn:
+        report = daily.daily_report(conn, args.site, day)
+    render = {"csv": daily.report_csv, "xlsx": daily.report_xlsx, "html": daily.report_html}
+    output = Path(args.output or f"daily-{args.site}-{day}.{args.format}")
+    output.write_bytes(render[args.format](report))
+    marks = len(report["marks"])
+    print(f"wrote {output}: {args.site} {day}, {len(report['hours'])} hour values, {marks} marks")
+    return 0
+
+
+def _add_audit_commands(sub: Any) -> None:
+    """`wqmon compliance` and `wqmon report daily` (docs/audit.md)."""
+    p = sub.add_parser("compliance", help="facilities the monitoring policy finds incomplete")
+    p.add_argument("--region", help="region code (its subtree); default: every site")
+    p.add_argument("--date", help="local day checked, YYYY-MM-DD (default: yesterday)")
+    p.add_argument("--format", choices=["text", "csv", "xlsx"], default="text")
+    p.add_argument("--output", help="file for csv/xlsx (default: compliance-REGION-DATE.FORMAT)")
+    p.set_defaults(handler=_compliance)
+    report = sub.add_parser("report", help="reports of a site")
+    rsub = report.add_subparsers(dest="report_command", required=True, metavar="KIND")
+    p = rsub.add_parser("daily", help="a plant's or enterprise's daily report (日报)")
+    p.add_argument("--site", required=True, help="site code, e.g. WWTP-01")
+    p.add_argument("--date", required=True, help="local day, YYYY-MM-DD")
+    p.add_argument("--format", choices=["csv", "xlsx", "html"], default="html")
+    p.add_argument("--output", help="file to write (default: daily-SITE-DATE.FORMAT)")
+    p.set_defaults(handler=_report_daily)
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio  # noqa: PLC0415
 
@@ -224,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_migrate)
 
     _add_field_commands(sub)
+    _add_audit_commands(sub)
 
     p = sub.add_parser("ingest", help="run the drivers and the ingest pipeline until stopped")
     p.set_defaults(handler=_ingest)

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     alarm_webhook_max_attempts: int = Field(6, ge=1)
     alarm_webhook_backoff_s: float = Field(0.5, gt=0)
 
+    # Coverage of the monitoring policy (docs/audit.md §5): `wqmon compliance`, /compliance.
+    compliance_min_plant_m3_per_day: float = Field(500.0, ge=0)
+    compliance_min_enterprise_m3_per_day: float = Field(500.0, ge=0)
+    compliance_silence_s: float = Field(24 * 3600.0, gt=0)  # a required channel reported within
+    compliance_window_days: int = Field(7, ge=1, le=366)  # transmission rate measured over
+    compliance_min_transmission_rate: float = Field(0.9, ge=0, le=1)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from wqmon.audit.load import channel_audits_async
 from wqmon.balance.hourly import realtime_hours
 from wqmon.balance.records import DEFAULT_SETTINGS, FLOW, RollupSettings, Sample
 
@@ -44,14 +45,18 @@ async def flow_weighted_means(
 
     `start` and `end` are whole UTC hours. Coverage is the fraction of the window where valid
     flow and a valid held concentration overlap; the mean is None when no volume was covered.
+    Audit marks and corrections count as in the balance (docs/audit.md).
     """
     flow = await _samples(conn, flow_channel, start - settings.max_flow_gap, end)
     series = {
         code: await _samples(conn, cid, start - settings.max_hold_age, end)
         for code, cid in pollutants.items()
     }
+    lookback = max(settings.max_hold_age, settings.max_flow_gap)
+    codes = {flow_channel: FLOW} | {cid: code for code, cid in pollutants.items()}
+    audits = await channel_audits_async(conn, codes, start - lookback, end)
     rows = await asyncio.to_thread(
-        realtime_hours, flow, series, start=start, end=end, settings=settings
+        realtime_hours, flow, series, start=start, end=end, settings=settings, audit=audits
     )
     sums: dict[str, list[float]] = {code: [0.0, 0.0, 0.0] for code in pollutants}
     for row in rows:

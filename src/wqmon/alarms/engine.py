@@ -36,6 +36,7 @@ from wqmon.alarms.rules import LIVE_RULES, ChannelSpec, ChannelState, Finding
 from wqmon.alarms.rules import on_clock as no_data
 from wqmon.alarms.rules import on_reading as live_rules
 from wqmon.alarms.store import AlarmEvent, Change, apply_changes, open_alarms, renotify_due
+from wqmon.audit.load import invalid_spans
 from wqmon.model import PeriodRecord, Reading
 from wqmon.settings import libpq_url
 
@@ -59,6 +60,10 @@ class EngineStats:
     events: int = 0
     store_errors: int = 0
     hours: int = 0  # point-hours evaluated by the aggregate rules
+
+
+def _inside(spans: list[tuple[datetime, datetime]], ts: datetime) -> bool:
+    return any(start <= ts < end for start, end in spans)
 
 
 class AlarmEngine:
@@ -93,6 +98,9 @@ class AlarmEngine:
         self._hours_wake = asyncio.Event()
         self._conn: Conn | None = None
         self._hours_conn: Conn | None = None
+        # Per channel, the invalid audit marks in force (docs/audit.md): readings inside them
+        # are left alone by the live rules; refreshed with the registry.
+        self.marked: dict[int, list[tuple[datetime, datetime]]] = {}
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -129,6 +137,7 @@ class AlarmEngine:
         conn = await self._connection()
         self.registry = await load_registry(conn, self.config)
         now = self.clock()
+        self.marked = await invalid_spans(conn)
         last = await last_times(conn)
         for alarm_id, rule, target in await open_alarms(conn):
             if rule in _RULES:
@@ -154,8 +163,10 @@ class AlarmEngine:
     async def reload(self) -> None:
         conn = await self._connection()
         registry = await load_registry(conn, self.config)
+        marked = await invalid_spans(conn)
         async with self._lock:
             self.registry = registry
+            self.marked = marked
 
     # -- loops ------------------------------------------------------------------------------------
 
@@ -232,6 +243,7 @@ class AlarmEngine:
         """
         changes: list[Change] = []
         channels, states, config = self.registry.channels, self.states, self.config
+        marked = self.marked
         newest: dict[int, datetime] = {}
         for reading in sorted(readings, key=_BY_TIME):
             cid = reading.channel_id
@@ -241,6 +253,13 @@ class AlarmEngine:
             state = states.get(cid)
             if state is None:
                 state = states[cid] = self._new_state(spec, watched_since=None)
+            if marked and cid in marked and _inside(marked[cid], reading.ts):
+                # It arrived (no_data sees it), but says nothing about the water: an operator
+                # declared the range invalid, so the value and state rules leave it alone.
+                if state.last_ts is None or reading.ts > state.last_ts:
+                    state.last_ts = reading.ts
+                newest[cid] = reading.ts
+                continue
             for finding in live_rules(spec, state, reading, config):
                 self._observe(finding, changes)
             newest[cid] = reading.ts  # sorted: the last one is the newest

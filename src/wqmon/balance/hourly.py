@@ -13,9 +13,10 @@ never mean flow × mean concentration.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from wqmon.audit.timeline import NO_AUDIT, ChannelAudit
 from wqmon.balance.records import (
     DEFAULT_SETTINGS,
     FLOW,
@@ -47,6 +48,7 @@ def realtime_hours(
     start: datetime,
     end: datetime,
     settings: RollupSettings = DEFAULT_SETTINGS,
+    audit: Mapping[str, ChannelAudit] | None = None,
 ) -> list[PointHour]:
     """Roll up one point's real-time series into point-hour rows.
 
@@ -59,20 +61,21 @@ def realtime_hours(
         start: First hour, aware, on a whole UTC hour.
         end: End of the last hour (exclusive), aware, on a whole UTC hour.
         settings: Hold age, flow gap and valid flags.
+        audit: Per HJ 212 code (flow included), the channel's marks and corrections
+            (`wqmon.audit.timeline`); absent codes have none.
 
     Returns:
         For every hour, the flow row then one row per pollutant (in the mapping's order).
     """
     hours = hour_starts(start, end)
     lo, hi = start.timestamp(), end.timestamp()
-    flow_points = to_points(flow)
-    flow_by_hour = split_hours(
-        flow_steps(
-            flow_points, lo, hi, settings.max_flow_gap.total_seconds(), settings.valid_flags
-        ),
-        lo,
-        len(hours),
-    )
+    audits = audit or {}
+    flow_audit = audits.get(FLOW, NO_AUDIT)
+    gap = settings.max_flow_gap.total_seconds()
+    flow_steps_of = lambda series: flow_steps(to_points(series), lo, hi, gap, settings.valid_flags)  # noqa: E731
+    steps = _audited_steps(flow_audit, flow, flow_steps_of, settings)
+    flow_by_hour = split_hours(flow_audit.apply_steps(*steps, lo, hi), lo, len(hours))
+    flow_points = to_points(flow_audit.adjust(flow, settings.valid_flags))
     flow_samples = points_by_hour(flow_points, lo, len(hours))
     rows = [
         _flow_row(hour, flow_by_hour[i], flow_samples[i], settings) for i, hour in enumerate(hours)
@@ -85,6 +88,7 @@ def realtime_hours(
             flow_by_hour=flow_by_hour,
             flow_samples=flow_samples,
             settings=settings,
+            audit=audits.get(code, NO_AUDIT),
         )
         for code, series in concentrations.items()
     ]
@@ -122,14 +126,14 @@ def _pollutant_rows(
     flow_by_hour: list[list[Segment]],
     flow_samples: list[list[Point]],
     settings: RollupSettings,
+    audit: ChannelAudit,
 ) -> list[PointHour]:
     lo, hi = hours[0].timestamp(), hours[-1].timestamp() + HOUR_S
-    points = to_points(series)
-    held_by_hour = split_hours(
-        hold_steps(points, lo, hi, settings.max_hold_age.total_seconds(), settings.valid_flags),
-        lo,
-        len(hours),
-    )
+    age = settings.max_hold_age.total_seconds()
+    hold_steps_of = lambda s: hold_steps(to_points(s), lo, hi, age, settings.valid_flags)  # noqa: E731
+    steps = _audited_steps(audit, series, hold_steps_of, settings)
+    held_by_hour = split_hours(audit.apply_steps(*steps, lo, hi), lo, len(hours))
+    points = to_points(audit.adjust(series, settings.valid_flags))
     samples = points_by_hour(points, lo, len(hours))
     rows = []
     for i, hour in enumerate(hours):
@@ -155,6 +159,21 @@ def _pollutant_rows(
             )
         )
     return rows
+
+
+def _audited_steps(
+    audit: ChannelAudit,
+    series: Series,
+    build: Callable[[Series], list[Segment]],
+    settings: RollupSettings,
+) -> tuple[list[Segment], list[Segment] | None]:
+    """Steps of the corrected readings, and (only under a valid mark) those with the marked
+    readings counting as valid: `ChannelAudit.apply_steps` takes each range from its own."""
+    if audit.empty:
+        return build(series), None
+    corrected = audit.corrected(series)
+    validated = build(audit.validated(corrected, settings.valid_flags)) if audit.validates else None
+    return build(corrected), validated
 
 
 def _count_valid(samples: list[Point], settings: RollupSettings) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from wqmon.audit.rule import DEFAULT_RULE, ValidityRule
 from wqmon.flags import DEFAULT_VALID_FLAGS, Flag
 
 FLOW = "w00000"  # HJ 212-2017 code of wastewater flow: the row that carries a point's volume
@@ -47,6 +48,7 @@ class RollupSettings:
             the hour; below it the source (real-time, hour record, minute records) with the
             highest coverage wins.
         minute_period: Length of the logger's minute records (HJ 212 minute data, often 10 min).
+        validity: How each channel-hour is judged valid, invalid or shutdown (docs/audit.md).
     """
 
     max_hold_age: timedelta = timedelta(hours=4)
@@ -54,6 +56,7 @@ class RollupSettings:
     valid_flags: frozenset[str] = DEFAULT_VALID_FLAGS
     realtime_min_coverage: float = 0.75
     minute_period: timedelta = timedelta(minutes=10)
+    validity: ValidityRule = DEFAULT_RULE
 
 
 DEFAULT_SETTINGS = RollupSettings()
@@ -96,6 +99,8 @@ class PointHour:
         n_samples: Samples (or logger records) of the hour that were considered.
         n_valid: Of those, the ones with a valid flag that entered the figures.
         source: Where the figures come from.
+        marks: Ids of the audit marks that can change this row (docs/audit.md).
+        corrections: Ids of the corrections that can change this row.
     """
 
     parameter: str
@@ -107,6 +112,8 @@ class PointHour:
     n_samples: int
     n_valid: int
     source: RowSource
+    marks: tuple[int, ...] = ()
+    corrections: tuple[int, ...] = ()
 
     @property
     def conc_mg_l(self) -> float | None:

@@ -10,14 +10,18 @@ hour record; each row's load and volume still come from one source together.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from wqmon.audit.timeline import NO_AUDIT, ChannelAudit
 from wqmon.balance.hourly import realtime_hours
 from wqmon.balance.periods import Records, period_rows
 from wqmon.balance.records import (
     DEFAULT_SETTINGS,
+    FLOW,
+    HOUR,
     PeriodValue,
     PointHour,
     RollupSettings,
@@ -47,6 +51,7 @@ def rollup_point(
     end: datetime,
     logger: LoggerRecords | None = None,
     settings: RollupSettings = DEFAULT_SETTINGS,
+    audit: Mapping[str, ChannelAudit] | None = None,
 ) -> list[PointHour]:
     """Point-hour rows of one monitoring point: what the rollup job stores.
 
@@ -57,20 +62,65 @@ def rollup_point(
         end: End of the last hour (exclusive), on a whole UTC hour.
         logger: The logger's hour and minute records for the range, if any.
         settings: Hold, gap, flag and precedence settings.
+        audit: Per HJ 212 code, the channel's marks and corrections (docs/audit.md); each row
+            lists the ids of those that can change it.
 
     Returns:
         Per hour, the flow row and one row per pollutant of `concentrations` (pollutants that
         only the logger records carry are not added: the channel list comes from the caller).
     """
-    rows = realtime_hours(flow, concentrations, start=start, end=end, settings=settings)
-    if logger is None or not (logger.hour or logger.minute):
-        return rows
-    fallbacks: dict[tuple[str, datetime], list[PointHour]] = {}
-    for records, source in ((logger.hour, RowSource.HOUR), (logger.minute, RowSource.MINUTE)):
-        for hour, in_hour in _by_hour(records).items():
-            for row in period_rows(in_hour, hour, source=source, settings=settings):
-                fallbacks.setdefault((row.parameter, row.hour), []).append(row)
-    return [choose(row, fallbacks.get((row.parameter, row.hour), []), settings) for row in rows]
+    audits = audit or {}
+    rows = realtime_hours(
+        flow, concentrations, start=start, end=end, settings=settings, audit=audits
+    )
+    if logger is not None and (logger.hour or logger.minute):
+        fallbacks: dict[tuple[str, datetime], list[PointHour]] = {}
+        for records, source in (
+            (_audited(logger.hour, HOUR, audits, settings), RowSource.HOUR),
+            (_audited(logger.minute, settings.minute_period, audits, settings), RowSource.MINUTE),
+        ):
+            for hour, in_hour in _by_hour(records).items():
+                for row in period_rows(in_hour, hour, source=source, settings=settings):
+                    fallbacks.setdefault((row.parameter, row.hour), []).append(row)
+        rows = [choose(r, fallbacks.get((r.parameter, r.hour), []), settings) for r in rows]
+    return _traced(rows, audits, settings) if audits else rows
+
+
+def _audited(
+    records: Records,
+    length: timedelta,
+    audits: Mapping[str, ChannelAudit],
+    settings: RollupSettings,
+) -> Records:
+    return {
+        code: audits.get(code, NO_AUDIT).adjust_records(recs, length, settings.valid_flags)
+        for code, recs in records.items()
+    }
+
+
+def _traced(
+    rows: list[PointHour], audits: Mapping[str, ChannelAudit], settings: RollupSettings
+) -> list[PointHour]:
+    """Rows with the ids of the marks and corrections that can change them: a flow row its
+    flow channel's, a pollutant row its own and the flow channel's (its load needs both)."""
+    flow_extent = settings.max_flow_gap.total_seconds()
+    hold_extent = settings.max_hold_age.total_seconds()
+    flow_audit = audits.get(FLOW, NO_AUDIT)
+    traced = []
+    for row in rows:
+        lo = row.hour.timestamp()
+        marks, corrections = flow_audit.touching(lo, lo + 3600.0, flow_extent)
+        if row.parameter != FLOW:
+            more = audits.get(row.parameter, NO_AUDIT).touching(lo, lo + 3600.0, hold_extent)
+            marks, corrections = marks | more[0], corrections | more[1]
+        traced.append(
+            dataclasses.replace(
+                row, marks=tuple(sorted(marks)), corrections=tuple(sorted(corrections))
+            )
+            if marks or corrections
+            else row
+        )
+    return traced
 
 
 def _by_hour(records: Records) -> dict[datetime, dict[str, list[PeriodValue]]]:

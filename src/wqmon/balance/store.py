@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from wqmon.audit.hours import channel_hours
+from wqmon.audit.load import channel_audits
+from wqmon.audit.timeline import NO_AUDIT, ChannelAudit
 from wqmon.balance.accounts import LOW_INLET_COD_MG_L, PointTotals, daily_totals, day_bounds
 from wqmon.balance.records import (
     DEFAULT_SETTINGS,
@@ -37,8 +40,9 @@ Conn = psycopg.Connection[Any]
 
 HOUR_COLUMNS = (
     "point_id, parameter, hour, volume_m3, load_kg, conc_mg_l, coverage, flag, "
-    "n_samples, n_valid, source"
+    "n_samples, n_valid, source, marks, corrections"
 )
+CHANNEL_HOUR_COLUMNS = "channel_id, hour, received, n_samples, n_valid, state, cause, mark_id"
 DAY_COLUMNS = (
     "point_id, parameter, day, volume_m3, load_kg, load_volume_m3, flow_hours, load_hours, "
     "expected_hours"
@@ -71,17 +75,26 @@ class PointChannels:
         flow_channel: The flow channel's id, None if the point has no flow meter.
         pollutants: Channel id → HJ 212 code, for the concentration channels only (loads of
             pH or temperature mean nothing).
+        others: Channel id → HJ 212 code of the other channels (pH, temperature ...): no load,
+            but validity figures (docs/audit.md).
     """
 
     point_id: int
     tz: ZoneInfo
     flow_channel: int | None
     pollutants: dict[int, str] = field(default_factory=dict)
+    others: dict[int, str] = field(default_factory=dict)
 
     @property
     def channel_ids(self) -> list[int]:
         ids = list(self.pollutants)
         return ids if self.flow_channel is None else [self.flow_channel, *ids]
+
+    @property
+    def codes(self) -> dict[int, str]:
+        """Every channel of the point: id → HJ 212 code."""
+        flow = {} if self.flow_channel is None else {self.flow_channel: FLOW}
+        return flow | self.pollutants | self.others
 
     def code_of(self, channel_id: int) -> str:
         return FLOW if channel_id == self.flow_channel else self.pollutants[channel_id]
@@ -105,6 +118,7 @@ def load_points(conn: Conn, point_ids: Iterable[int] | None = None) -> dict[int,
         params = (list(point_ids),)
     flows: dict[int, int] = {}
     pollutants: dict[int, dict[int, str]] = {}
+    others: dict[int, dict[int, str]] = {}
     zones: dict[int, str] = {}
     for pid, tz, cid, code in conn.execute(sql, params):
         zones[pid] = tz
@@ -112,8 +126,12 @@ def load_points(conn: Conn, point_ids: Iterable[int] | None = None) -> dict[int,
             flows[pid] = cid
         elif is_load_parameter(code):
             pollutants.setdefault(pid, {})[cid] = code
+        else:
+            others.setdefault(pid, {})[cid] = code
     return {
-        pid: PointChannels(pid, ZoneInfo(tz), flows.get(pid), pollutants.get(pid, {}))
+        pid: PointChannels(
+            pid, ZoneInfo(tz), flows.get(pid), pollutants.get(pid, {}), others.get(pid, {})
+        )
         for pid, tz in zones.items()
     }
 
@@ -134,21 +152,40 @@ def _samples(
     return series
 
 
+def _period_records(
+    conn: Conn, channels: Sequence[int], start: datetime, end: datetime
+) -> list[tuple[int, str, PeriodValue]]:
+    rows = conn.execute(
+        "SELECT channel_id, period, ts, avg, cou, flag FROM logger_period "
+        "WHERE channel_id = ANY(%s) AND period IN ('hour', 'minute') AND ts >= %s AND ts < %s "
+        "ORDER BY ts",
+        (list(channels), start, end),
+    )
+    return [(cid, p, PeriodValue(ts, avg, cou, flag)) for cid, p, ts, avg, cou, flag in rows]
+
+
 def _logger_records(
     conn: Conn, point: PointChannels, start: datetime, end: datetime
 ) -> LoggerRecords:
     hour: dict[str, list[PeriodValue]] = {}
     minute: dict[str, list[PeriodValue]] = {}
-    rows = conn.execute(
-        "SELECT channel_id, period, ts, avg, cou, flag FROM logger_period "
-        "WHERE channel_id = ANY(%s) AND period IN ('hour', 'minute') AND ts >= %s AND ts < %s "
-        "ORDER BY ts",
-        (point.channel_ids, start, end),
-    )
-    for cid, period, ts, avg, cou, flag in rows:
+    for cid, period, record in _period_records(conn, point.channel_ids, start, end):
         target = hour if period == "hour" else minute
-        target.setdefault(point.code_of(cid), []).append(PeriodValue(ts, avg, cou, flag))
+        target.setdefault(point.code_of(cid), []).append(record)
     return LoggerRecords(hour=hour, minute=minute)
+
+
+def point_audits(
+    conn: Conn,
+    point: PointChannels,
+    start: datetime,
+    end: datetime,
+    settings: RollupSettings = DEFAULT_SETTINGS,
+) -> dict[str, ChannelAudit]:
+    """The marks and corrections of the point's channels that reach [start, end) or the
+    lookback before it (a lookback reading inside an invalid mark must not hold on)."""
+    lookback = max(settings.max_hold_age, settings.max_flow_gap)
+    return channel_audits(conn, point.point_id, point.codes, start - lookback, end)
 
 
 def compute_hours(
@@ -157,8 +194,13 @@ def compute_hours(
     start: datetime,
     end: datetime,
     settings: RollupSettings = DEFAULT_SETTINGS,
+    *,
+    audits: dict[str, ChannelAudit] | None = None,
 ) -> list[PointHour]:
-    """Point-hour rows of [start, end) (whole UTC hours) from the stored data, with lookback."""
+    """Point-hour rows of [start, end) (whole UTC hours) from the stored data, with lookback,
+    honouring the audit marks and corrections (read here unless given)."""
+    if audits is None:
+        audits = point_audits(conn, point, start, end, settings)
     flow: list[Sample] = []
     if point.flow_channel is not None:
         flow = _samples(conn, [point.flow_channel], start - settings.max_flow_gap, end)[
@@ -168,8 +210,50 @@ def compute_hours(
     concentrations = {point.pollutants[cid]: series for cid, series in results.items()}
     logger = _logger_records(conn, point, start, end)
     return rollup_point(
-        flow, concentrations, start=start, end=end, logger=logger, settings=settings
+        flow, concentrations, start=start, end=end, logger=logger, settings=settings, audit=audits
     )
+
+
+def store_channel_hours(
+    conn: Conn,
+    point: PointChannels,
+    start: datetime,
+    end: datetime,
+    *,
+    settings: RollupSettings = DEFAULT_SETTINGS,
+    audits: dict[str, ChannelAudit] | None = None,
+) -> int:
+    """Judge and replace the validity rows (`channel_hour`) of every channel of the point."""
+    if audits is None:
+        audits = point_audits(conn, point, start, end, settings)
+    codes = point.codes
+    samples = _samples(conn, list(codes), start, end)
+    records: dict[int, list[PeriodValue]] = {cid: [] for cid in codes}
+    for cid, _period, record in _period_records(conn, list(codes), start, end):
+        records[cid].append(record)
+    conn.execute(
+        "DELETE FROM channel_hour WHERE channel_id = ANY(%s) AND hour >= %s AND hour < %s",
+        (list(codes), start, end),
+    )
+    written = 0
+    copy_sql = f"COPY channel_hour ({CHANNEL_HOUR_COLUMNS}) FROM STDIN"
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for cid, code in codes.items():
+            for h in channel_hours(
+                samples[cid],
+                records[cid],
+                audits.get(code, NO_AUDIT),
+                start=start,
+                end=end,
+                valid_flags=settings.valid_flags,
+                rule=settings.validity,
+            ):
+                state = h.state.value
+                copy.write_row(
+                    (cid, h.hour, h.received, h.n_samples, h.n_valid, state, h.cause, h.mark_id)
+                )
+                written += 1
+    return written
 
 
 def store_hours(
@@ -199,6 +283,8 @@ def store_hours(
                     r.n_samples,
                     r.n_valid,
                     r.source.value,
+                    list(r.marks),
+                    list(r.corrections),
                 )
             )
     return len(kept)
@@ -241,7 +327,41 @@ def refresh_days(conn: Conn, point: PointChannels, first: date, end: date) -> in
                 copy.write_row((point.point_id, code, day, *_day_values(t)))
                 written += 1
     refresh_months(conn, first, end, [point.point_id])
+    refresh_channel_days(conn, point, first, end)
     return written
+
+
+# Per channel and local day: the channel_hour counts, the hours per cause, the marks seen.
+_CHANNEL_DAY_FILL = """
+WITH h AS (
+    SELECT channel_id, (hour AT TIME ZONE %(tz)s)::date AS day, received, state, cause, mark_id
+    FROM channel_hour WHERE channel_id = ANY(%(ids)s) AND hour >= %(lo)s AND hour < %(hi)s),
+c AS (
+    SELECT channel_id, day, jsonb_object_agg(cause, n) AS causes FROM (
+        SELECT channel_id, day, cause, count(*) AS n FROM h WHERE cause IS NOT NULL
+        GROUP BY 1, 2, 3) x
+    GROUP BY 1, 2)
+INSERT INTO channel_day (channel_id, day, received_hours, valid_hours, invalid_hours,
+                         shutdown_hours, causes, marks)
+SELECT h.channel_id, h.day, count(*) FILTER (WHERE received),
+       count(*) FILTER (WHERE state = 'valid'), count(*) FILTER (WHERE state = 'invalid'),
+       count(*) FILTER (WHERE state = 'shutdown'), coalesce(c.causes, '{}'::jsonb),
+       coalesce(array_agg(DISTINCT mark_id) FILTER (WHERE mark_id IS NOT NULL), '{}')
+FROM h LEFT JOIN c ON c.channel_id = h.channel_id AND c.day = h.day
+GROUP BY h.channel_id, h.day, c.causes
+"""
+
+
+def refresh_channel_days(conn: Conn, point: PointChannels, first: date, end: date) -> None:
+    """Recompute `channel_day` of the point's channels for the local days [first, end)."""
+    lo, _ = day_bounds(first, point.tz)
+    hi, _ = day_bounds(end, point.tz)
+    ids = list(point.codes)
+    conn.execute(
+        "DELETE FROM channel_day WHERE channel_id = ANY(%s) AND day >= %s AND day < %s",
+        (ids, first, end),
+    )
+    conn.execute(_CHANNEL_DAY_FILL, {"tz": point.tz.key, "ids": ids, "lo": lo, "hi": hi})
 
 
 def refresh_months(
@@ -301,8 +421,10 @@ def recompute(
     The caller owns the transaction. Returns the number of hours recomputed.
     """
     start, end = floor_hour(start), ceil_hour(end)
-    rows = compute_hours(conn, point, start, end, settings)
+    audits = point_audits(conn, point, start, end, settings)
+    rows = compute_hours(conn, point, start, end, settings, audits=audits)
     store_hours(conn, point.point_id, start, end, rows)
+    store_channel_hours(conn, point, start, end, settings=settings, audits=audits)
     first, after = local_days(start, end, point.tz)
     refresh_days(conn, point, first, after)
     return int((end - start) / HOUR)

@@ -147,6 +147,8 @@ def _import_sites(conn: Connection, reg: RegistryFile, summary: ImportSummary) -
             "region_code": s.region,
             "capacity_m3_per_day": s.capacity_m3_per_day,
             "timezone": s.timezone,
+            "permit": s.permit,
+            "permit_parameters": [resolve(n).code for n in s.permit_parameters],
             "active": True,
         }
         row = _upsert(conn, site, values, ["code"], site.c.id)

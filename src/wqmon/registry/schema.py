@@ -140,7 +140,19 @@ class SiteSpec(_Strict):
     region: str
     capacity_m3_per_day: float | None = Field(None, gt=0)
     timezone: str = "Asia/Shanghai"
+    # Pollutant discharge permit class (排污许可分类管理): key, simplified or registration.
+    permit: Literal["key", "simplified", "registration"] | None = None
+    # Parameters the permit asks to be monitored online at the outlet / discharge point.
+    permit_parameters: list[str] = Field(default_factory=list)
     points: list[PointSpec] = Field(default_factory=list)
+
+    @field_validator("permit_parameters")
+    @classmethod
+    def _known_permit_parameters(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if lookup(n) is None]
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))}")
+        return names
 
     @field_validator("timezone")
     @classmethod

@@ -80,7 +80,14 @@ site = Table(
     Column("capacity_m3_per_day", Float, nullable=True),
     Column("timezone", Text, nullable=False, server_default=text("'Asia/Shanghai'")),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    # Pollutant discharge permit class (排污许可: key / simplified / registration), and the
+    # parameters the permit asks to be monitored online (docs/audit.md §5).
+    Column("permit", Text, nullable=True),
+    Column("permit_parameters", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     CheckConstraint("kind IN ('wwtp', 'enterprise')", name="kind"),
+    CheckConstraint(
+        "permit IS NULL OR permit IN ('key', 'simplified', 'registration')", name="permit"
+    ),
 )
 
 point = Table(
@@ -247,6 +254,9 @@ point_hour = Table(
     Column("n_valid", Integer, nullable=False),
     Column("source", Text, nullable=False),
     _tz("computed_at", nullable=False, server_default=func.now()),
+    # The audit marks and corrections that can change the row (docs/audit.md): the trace.
+    Column("marks", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
+    Column("corrections", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
     PrimaryKeyConstraint("point_id", "parameter", "hour"),
     CheckConstraint("source IN ('realtime', 'hour', 'minute')", name="source"),
     CheckConstraint("coverage >= 0 AND coverage <= 1", name="coverage"),
@@ -367,4 +377,114 @@ alarm_event = Table(
     Column("alarm", JSONB, nullable=False),
     CheckConstraint("kind IN ('raised', 'acknowledged', 'cleared', 'renotified')", name="kind"),
     Index("ix_alarm_event_alarm_id", "alarm_id"),
+)
+
+AUDIT_REASONS = (
+    "maintenance",
+    "calibration",
+    "instrument_fault",
+    "sampling_fault",
+    "power_cut",
+    "network_fault",
+    "shutdown",
+    "lab_result",
+    "other",
+)
+_REASON_CHECK = "reason IN (" + ", ".join(f"'{r}'" for r in AUDIT_REASONS) + ")"
+
+# Audit marks (docs/audit.md): a channel's (channel_id set) or a whole point's time range
+# declared invalid or valid. Never deleted: revoking sets revoked_at, so the trail stays whole.
+audit_mark = Table(
+    "audit_mark",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("point_id", Integer, ForeignKey("point.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=True),
+    _tz("start", nullable=False),
+    _tz("end", nullable=False),
+    Column("validity", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("comment", Text, nullable=False, server_default=text("''")),
+    Column("created_by", Text, nullable=False),
+    _tz("created_at", nullable=False, server_default=func.now()),
+    _tz("revoked_at", nullable=True),
+    Column("revoked_by", Text, nullable=True),
+    Column("revoke_comment", Text, nullable=True),
+    CheckConstraint("validity IN ('invalid', 'valid')", name="validity"),
+    CheckConstraint(_REASON_CHECK, name="reason"),
+    CheckConstraint('"end" > start', name="range"),
+    Index("ix_audit_mark_point_id_start", "point_id", "start"),
+)
+
+# Corrections: a value for one reading (kind value, end = start) or a replacement series for
+# [start, end) (kind series); the values are in audit_correction_value. Revoked, never deleted.
+audit_correction = Table(
+    "audit_correction",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    _tz("start", nullable=False),
+    _tz("end", nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("comment", Text, nullable=False, server_default=text("''")),
+    Column("created_by", Text, nullable=False),
+    _tz("created_at", nullable=False, server_default=func.now()),
+    _tz("revoked_at", nullable=True),
+    Column("revoked_by", Text, nullable=True),
+    Column("revoke_comment", Text, nullable=True),
+    CheckConstraint("kind IN ('value', 'series')", name="kind"),
+    CheckConstraint(_REASON_CHECK, name="reason"),
+    CheckConstraint(
+        "(kind = 'value' AND \"end\" = start) OR (kind = 'series' AND \"end\" > start)",
+        name="range",
+    ),
+    Index("ix_audit_correction_channel_id_start", "channel_id", "start"),
+)
+
+audit_correction_value = Table(
+    "audit_correction_value",
+    metadata,
+    Column(
+        "correction_id",
+        BigInteger,
+        ForeignKey("audit_correction.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _tz("ts", nullable=False),
+    Column("value", Float, nullable=False),
+    PrimaryKeyConstraint("correction_id", "ts"),
+)
+
+# Validity per channel and UTC hour (docs/audit.md §4), kept by the rollup with point_hour:
+# only hours that received data or were under a shutdown mark have a row.
+channel_hour = Table(
+    "channel_hour",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False),
+    _tz("hour", nullable=False),
+    Column("received", Boolean, nullable=False),
+    Column("n_samples", Integer, nullable=False),
+    Column("n_valid", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("cause", Text, nullable=True),  # why not valid: a mark's reason, flag:X, negative
+    Column("mark_id", BigInteger, nullable=True),  # the mark behind `cause`, if one
+    PrimaryKeyConstraint("channel_id", "hour"),
+    CheckConstraint("state IN ('valid', 'invalid', 'shutdown')", name="state"),
+)
+
+# `channel_hour` counted per channel and local day of the site (expected hours are the
+# reader's: the day's local hours, so a day without a row counts as missing).
+channel_day = Table(
+    "channel_day",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("received_hours", Integer, nullable=False),
+    Column("valid_hours", Integer, nullable=False),
+    Column("invalid_hours", Integer, nullable=False),
+    Column("shutdown_hours", Integer, nullable=False),
+    Column("causes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("marks", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
+    PrimaryKeyConstraint("channel_id", "day"),
 )
