@@ -12,6 +12,7 @@ split until the bad rows are isolated, the good ones are stored and the bad ones
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -81,10 +82,16 @@ class ReadingWriter:
 
     def __init__(self) -> None:
         self._replay_batches = 0
-        self._prepared: set[int] = set()  # connections whose staging tables exist
+        # Connections whose session has the staging tables. Held weakly, by the object itself:
+        # a psycopg connection is one server session for its whole life, so a new connection
+        # (after a reconnect) is never in the set, and a dropped one leaves it by itself. An
+        # id() is not enough: CPython gives a new connection the id of a freed one, and the
+        # writer then skipped creating the tables and died on UndefinedTable. Cheaper than
+        # `CREATE TEMP TABLE IF NOT EXISTS` in every batch (two catalog lookups each time).
+        self._prepared: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
     async def _ensure_staging(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        if id(conn) in self._prepared:
+        if conn in self._prepared:
             return
         await conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS reading_stage "
@@ -95,7 +102,7 @@ class ReadingWriter:
             "(LIKE logger_period INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         await conn.commit()
-        self._prepared.add(id(conn))
+        self._prepared.add(conn)
 
     async def write(
         self,
