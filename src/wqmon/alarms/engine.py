@@ -39,6 +39,7 @@ from wqmon.alarms.store import AlarmEvent, Change, apply_changes, open_alarms, r
 from wqmon.audit.load import invalid_spans
 from wqmon.model import PeriodRecord, Reading
 from wqmon.settings import libpq_url
+from wqmon.supervision import backoff, start_supervised
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,8 @@ class AlarmEngine:
 
     async def run(self) -> None:
         """Start, then consume committed batches (and evaluate ended hours) until cancelled."""
-        hours = asyncio.create_task(self._run_hours(), name="alarms:hours")
+        # Owned by this loop (cancelled below); supervised so it cannot die unnoticed.
+        hours = start_supervised("alarms:hours", self._run_hours)
         try:
             if not self.ready.is_set():
                 await self.start()
@@ -365,7 +367,7 @@ class AlarmEngine:
                 log.warning("alarm engine: database unavailable (%s); retrying", exc)
                 if conn is not None:
                     await conn.close()
-                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+                await asyncio.sleep(backoff(attempt, base_s=0.2, cap_s=5.0))
             else:
                 self._publish(events)
                 return events

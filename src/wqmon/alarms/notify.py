@@ -6,8 +6,8 @@ signature lets the receiver check origin and integrity:
     X-Wqmon-Timestamp: <unix seconds>
     X-Wqmon-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
 
-A 2xx is delivered; a connection error, a timeout, 408, 429 or a 5xx is retried with jittered
-exponential backoff up to `max_attempts`; any other answer is final. The queue is a side branch:
+A 2xx is delivered; a connection error, a timeout, 408, 429 or a 5xx is retried with capped
+full-jitter backoff (`wqmon.supervision.backoff`) up to `max_attempts`; any other answer is final. The queue is a side branch:
 bounded, and full means drop and count (the event stays in the table and on the SSE stream).
 """
 
@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from wqmon.supervision import backoff
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,8 @@ class WebhookSender:
                     break
             if attempt < self.max_attempts:
                 self.stats.retries += 1
-                delay = min(self.backoff_cap_s, self.backoff_s * 2 ** (attempt - 1))
-                # Jitter in the upper half: spreads retries, never hammers right away.
-                await asyncio.sleep(random.uniform(delay / 2, delay))  # noqa: S311
+                await asyncio.sleep(
+                    backoff(attempt - 1, base_s=self.backoff_s, cap_s=self.backoff_cap_s)
+                )
         self.stats.failed += 1
         log.warning("webhook %s: event %s not delivered (%s)", url, eid, outcome)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from prometheus_client import Counter
 
 from wqmon.alarms.config import config_from_settings
 from wqmon.alarms.engine import AlarmEngine
 from wqmon.alarms.notify import WebhookSender
 from wqmon.alarms.pushed import listen_for_pushes
 from wqmon.settings import Settings, libpq_url
+from wqmon.supervision import PermanentHandler, start_supervised
 
 
 def webhook_sender(settings: Settings) -> WebhookSender | None:
@@ -23,8 +27,14 @@ def webhook_sender(settings: Settings) -> WebhookSender | None:
     )
 
 
-async def start_engine(settings: Settings) -> tuple[AlarmEngine, list[asyncio.Task[None]]]:
-    """An engine with its state loaded and its tasks running, fed by whoever calls on_commit."""
+async def start_engine(
+    settings: Settings,
+    *,
+    restarts: Counter | None = None,
+    on_permanent: PermanentHandler | None = None,
+) -> tuple[AlarmEngine, list[asyncio.Task[None]]]:
+    """An engine with its state loaded and its tasks running (supervised: a loop that dies is
+    logged, counted in `restarts` and restarted), fed by whoever calls on_commit."""
     engine = AlarmEngine(
         settings.database_url,
         config_from_settings(settings),
@@ -32,17 +42,18 @@ async def start_engine(settings: Settings) -> tuple[AlarmEngine, list[asyncio.Ta
         tick_s=settings.alarm_tick_s,
     )
     await engine.start()
+    options: dict[str, Any] = {"restarts": restarts, "on_permanent": on_permanent}
+    url = libpq_url(settings.database_url)
     tasks = [
-        asyncio.create_task(engine.run(), name="alarms:engine"),
-        asyncio.create_task(engine.run_clock(), name="alarms:clock"),
+        start_supervised("alarms:engine", engine.run, **options),
+        start_supervised("alarms:clock", engine.run_clock, **options),
         # Readings pushed over HTTP are committed by the API process: it tells us which.
-        asyncio.create_task(
-            listen_for_pushes(libpq_url(settings.database_url), engine.on_commit),
-            name="alarms:pushed",
+        start_supervised(
+            "alarms:pushed", lambda: listen_for_pushes(url, engine.on_commit), **options
         ),
     ]
     sender = webhook_sender(settings)
     if sender is not None:
         engine.add_event_listener(lambda event: sender.submit(event.as_json()))
-        tasks.append(asyncio.create_task(sender.run(), name="alarms:webhooks"))
+        tasks.append(start_supervised("alarms:webhooks", sender.run, **options))
     return engine, tasks

@@ -19,6 +19,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from wqmon.alarms.store import CHANNEL, AlarmEvent, events_after, last_event_id
+from wqmon.supervision import backoff
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class AlarmHub:
                 self.listening.clear()
                 attempt += 1
                 log.warning("alarm stream: LISTEN connection lost (%s); reconnecting", exc)
-                await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+                await asyncio.sleep(backoff(attempt, base_s=0.2, cap_s=10.0))
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while events := await events_after(conn, self.last_id):

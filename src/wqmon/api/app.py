@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ from wqmon.ingest.directory import load_directory
 from wqmon.ingest.pipeline import Pipeline, pipeline_config
 from wqmon.protocol.push import BodyIn
 from wqmon.settings import Settings, libpq_url
+from wqmon.supervision import restart_counter, start_supervised
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sync_pool.open()
         state.extras[balance.SYNC_POOL] = sync_pool
         app.state.wqmon = state
-        reloader = asyncio.create_task(_reload_directory(state), name="api:registry-reload")
+        # Supervised: a loop that dies is logged, counted on /metrics and restarted.
+        restarts = restart_counter(pipeline.metrics.registry)
+        reloader = start_supervised(
+            "api:registry-reload", partial(_reload_directory, state), restarts=restarts
+        )
         hub = state.extras[alarms.HUB_KEY] = AlarmHub(url)
-        listener = asyncio.create_task(hub.run(), name="api:alarm-listen")
-        pushes = asyncio.create_task(notifier.run(), name="api:push-notify")
+        listener = start_supervised("api:alarm-listen", hub.run, restarts=restarts)
+        pushes = start_supervised("api:push-notify", notifier.run, restarts=restarts)
         try:
             yield
         finally:

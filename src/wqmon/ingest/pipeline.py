@@ -7,6 +7,10 @@ The storage path blocks when full, so backpressure reaches the sources (MQTT rea
 replies wait, HTTP requests wait). A writer that loses the database retries the same batch with
 jittered backoff until it commits; nothing accepted is dropped, and nothing is acknowledged
 before its commit. Shutdown is ordered: stop the sources, drain the queues, stop the writers.
+
+The batcher, the writers and the spool replayer run under `wqmon.supervision.supervise`: one that
+fails unexpectedly is logged, counted (`wqmon_task_restarts_total`) and restarted, and the
+batch it held is kept for its next run (the writer's in `_held`, the batcher's in `_gathering`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -42,6 +46,7 @@ from wqmon.ingest.validate import Context, Limits, validate_period, validate_rea
 from wqmon.model import DeadLetter, PeriodRecord, Reading
 from wqmon.settings import Settings, spool_folder
 from wqmon.store.writer import ReadingWriter, WriteResult
+from wqmon.supervision import PermanentHandler, backoff, restart_counter, start_supervised
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,8 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[CommitListener] = []
         self._writer = ReadingWriter()
+        self._held: dict[int, list[Prepared]] = {}  # writer n's batch, kept across a restart
+        self._gathering: list[Prepared] = []  # the batcher's batch, kept across a restart
         self.spool: Spooler | None = None
         if self.config.spool_dir is not None:
             self.spool = Spooler(
@@ -179,13 +186,21 @@ class Pipeline:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the batcher and the writers as named tasks."""
-        self._tasks.append(asyncio.create_task(self._batch_loop(), name="ingest:batcher"))
+    def start(self, on_permanent: PermanentHandler | None = None) -> None:
+        """Start the batcher, the writers and the spool replayer as supervised tasks."""
+        options: dict[str, Any] = {
+            "restarts": restart_counter(self.metrics.registry),
+            "base_s": self.config.retry_base_s,
+            "cap_s": self.config.retry_cap_s,
+            "on_permanent": on_permanent,
+        }
+        self._tasks.append(start_supervised("ingest:batcher", self._batch_loop, **options))
         for n in range(self.config.writers):
-            self._tasks.append(asyncio.create_task(self._write_loop(n), name=f"ingest:writer:{n}"))
+            self._tasks.append(
+                start_supervised(f"ingest:writer:{n}", partial(self._write_loop, n), **options)
+            )
         if self.spool is not None:
-            self._tasks.append(asyncio.create_task(self.spool.replay_loop(), name="ingest:spool"))
+            self._tasks.append(start_supervised("ingest:spool", self.spool.replay_loop, **options))
 
     @property
     def store_available(self) -> bool:
@@ -217,10 +232,11 @@ class Pipeline:
     # -- batcher and writers -------------------------------------------------------------------
 
     async def _batch_loop(self) -> None:
+        batch = self._gathering  # not empty after a restart: that batch goes out first
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            size = len(first.readings) + 1
+            if not batch:
+                batch.append(await self._queue.get())
+            size = sum(len(p.readings) + 1 for p in batch)
             deadline = time.monotonic() + self.config.batch_linger_s
             while size < self.config.batch_size:
                 remaining = deadline - time.monotonic()
@@ -235,18 +251,26 @@ class Pipeline:
                         break
                 batch.append(item)
                 size += len(item.readings) + 1
-            await self._batches.put(batch)
+            await self._hand_over(list(batch))
             for _ in batch:
                 self._queue.task_done()
+            batch.clear()
+
+    async def _hand_over(self, batch: list[Prepared]) -> None:
+        await self._batches.put(batch)
 
     async def _write_loop(self, n: int) -> None:
         conn: psycopg.AsyncConnection[Any] | None = None
         try:
             while True:
-                batch = await self._batches.get()
+                # A batch held from a run that failed is committed before anything new.
+                batch = self._held.get(n) or await self._batches.get()
+                self._held[n] = batch
                 conn = await self._commit_with_retry(conn, batch, n)
+                del self._held[n]
                 self._batches.task_done()
         finally:
+            # Closed on any exit: after an unexpected error the session may be mid-transaction.
             if conn is not None:
                 await conn.close()
 
@@ -273,10 +297,10 @@ class Pipeline:
                 if self.spool is not None and not self.spool.full:
                     self.spool.active = True  # this batch and those after it go to the spool
                     continue
-                delay = min(
-                    self.config.retry_cap_s, self.config.retry_base_s * 2 ** min(attempt, 10)
+                cfg = self.config
+                await asyncio.sleep(
+                    backoff(attempt, base_s=cfg.retry_base_s, cap_s=cfg.retry_cap_s)
                 )
-                await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
             else:
                 self.metrics.batch_seconds.observe(time.monotonic() - started)
                 self._settle(batch, result)

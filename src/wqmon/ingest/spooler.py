@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -17,6 +16,7 @@ from prometheus_client import Counter, Gauge
 
 from wqmon.ingest.metrics import IngestMetrics
 from wqmon.ingest.spool_segments import Spool, SpooledBatch, SpoolFull
+from wqmon.supervision import backoff
 
 if TYPE_CHECKING:
     from wqmon.ingest.envelope import Prepared
@@ -84,7 +84,7 @@ class Spooler:
             except psycopg.OperationalError as exc:
                 attempt += 1
                 log.debug("spool replay waiting for the database: %s", exc)
-                await asyncio.sleep(random.uniform(0, min(5.0, 0.2 * 2**attempt)))  # noqa: S311
+                await asyncio.sleep(backoff(attempt, base_s=0.2, cap_s=5.0))
 
     async def _replay_all(self) -> None:
         conn: psycopg.AsyncConnection[Any] = await self._pipeline.connect_store()

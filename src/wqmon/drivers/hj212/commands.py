@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import psycopg
 from wqmon.errors import DeviceUnavailable
 from wqmon.settings import libpq_url
 from wqmon.store.hj212_commands import CHANNEL
+from wqmon.supervision import backoff
 
 if TYPE_CHECKING:
     from wqmon.drivers.hj212.server import Hj212Driver
@@ -74,8 +74,7 @@ class CommandWorker:
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.DEBUG
                 log.log(level, "hj212 commands: database unavailable (%s)", exc.exceptions[0])
-                delay = min(_RETRY_CAP_S, 0.5 * 2 ** min(failures, 6))
-                await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter
+                await asyncio.sleep(backoff(failures, base_s=0.5, cap_s=_RETRY_CAP_S))
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async for _ in conn.notifies():
@@ -88,6 +87,7 @@ class CommandWorker:
             if connected:
                 cursor = await conn.execute(_CLAIM_SQL, (connected,))
                 for row in await cursor.fetchall():
+                    # One command, short-lived and ending in a state row: not supervised.
                     task = asyncio.create_task(self._execute(*row), name=f"hj212:cmd:{row[0]}")
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)

@@ -35,6 +35,7 @@ from wqmon.protocol.hj212 import builder
 from wqmon.protocol.hj212.convert import PointBinding
 from wqmon.protocol.hj212.packet import Packet
 from wqmon.settings import Settings
+from wqmon.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,11 @@ class Hj212Driver:
         config = self.config
         server = await asyncio.start_server(self._accept, config.host, config.port)
         self.port = int(server.sockets[0].getsockname()[1])
-        self._spawn(self._housekeeping(), "hj212:housekeeping")
+        # Long-running: supervised, so a failure restarts them instead of ending them quietly.
+        self._spawn(supervise("hj212:housekeeping", self._housekeeping), "hj212:housekeeping")
         if config.command_database_url is not None:
             self.commands = CommandWorker(self, config.command_database_url)
-            self._spawn(self.commands.run(), "hj212:commands")
+            self._spawn(supervise("hj212:commands", self.commands.run), "hj212:commands")
         log.info("hj212 listening on %s:%d", config.host, self.port)
         self.ready.set()
         try:
@@ -262,6 +264,7 @@ class Hj212Driver:
                 await session.expire_splits()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        # Owned and cancelled by run(); a one-off (gap fill) that fails is logged in _task_done.
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)

@@ -314,6 +314,7 @@ class Session:
             self._writer.transport.abort()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        # Short fire-and-forget work (an ack after commit): failures are logged in _task_done.
         task = asyncio.create_task(coro, name=f"hj212:{self.peer}:ack")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)

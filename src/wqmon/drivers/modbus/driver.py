@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from wqmon.drivers.modbus.config import ModbusDriverConfig
 from wqmon.drivers.modbus.hub import BusHub
@@ -28,6 +29,7 @@ from wqmon.model import RawReading, Source
 from wqmon.protocol.modbus.config import DeviceBinding, ModbusConfig
 from wqmon.protocol.modbus.profiles import load_profile
 from wqmon.settings import Settings
+from wqmon.supervision import start_supervised
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,11 @@ class ModbusDriver:
 
         if pollers:
             log.info("Modbus: polling %d devices on %d buses", len(pollers), len(self.hubs))
+        # Supervised: a poller that dies (say, in `emit`) is logged and restarted.
         return [
-            asyncio.create_task(
-                poller.run(self.hubs[poller.binding.bus], emit, ctx.clock),
-                name=f"driver:modbus:{poller.binding.key}",
+            start_supervised(
+                f"driver:modbus:{poller.binding.key}",
+                partial(poller.run, self.hubs[poller.binding.bus], emit, ctx.clock),
             )
             for poller in pollers
         ]

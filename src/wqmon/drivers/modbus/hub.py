@@ -7,19 +7,18 @@ so devices take turns) followed by `message_wait_s` of silence, as in Home Assis
 a guard here as well as by pymodbus: a dead slave delays the others by that much and no more.
 
 When the link itself is down (server unreachable, serial port gone), reads fail fast until the
-next connection attempt is due; attempts back off with full jitter ``uniform(0, min(cap,
-base * 2**n))`` so a dead endpoint costs neither bus time nor a storm of connects.
+next connection attempt is due; attempts back off with `wqmon.supervision.backoff` (capped full jitter) so a dead endpoint costs neither bus time nor a storm of connects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 
 from wqmon.drivers.modbus.client import Endpoint, ModbusClient
 from wqmon.errors import DeviceUnavailable
 from wqmon.protocol.modbus.config import BusConfig, Transport
 from wqmon.protocol.modbus.profiles import RegisterType
+from wqmon.supervision import backoff
 
 
 def endpoint_of(bus: BusConfig) -> Endpoint:
@@ -109,8 +108,8 @@ class BusHub:
                 await self._client.connect()
         except (DeviceUnavailable, TimeoutError) as exc:
             self._link_failures += 1
-            ceiling = min(self._cap_s, self._base_s * 2**self._link_failures)
-            self._retry_at = loop.time() + random.uniform(0, ceiling)  # noqa: S311 - jitter
+            delay = backoff(self._link_failures, base_s=self._base_s, cap_s=self._cap_s)
+            self._retry_at = loop.time() + delay
             self.link_error = str(exc) or "connect timed out"
             raise DeviceUnavailable(self.link_error, endpoint=self.endpoint.label) from exc
         self._link_failures = 0

@@ -8,7 +8,6 @@ session expiry keeps our queue on the broker while we are down.
 
 from __future__ import annotations
 
-import random
 import ssl
 
 import paho.mqtt.client as mqtt
@@ -18,6 +17,7 @@ from paho.mqtt.properties import Properties
 
 from wqmon.drivers.mqtt.config import MqttConfig
 from wqmon.protocol.mqtt_url import BrokerAddress
+from wqmon.supervision import backoff
 
 
 def subscription_topic(config: MqttConfig) -> str:
@@ -50,7 +50,8 @@ def make_client(config: MqttConfig, address: BrokerAddress) -> mqtt.Client:
 
 def jitter_reconnect_delay(client: mqtt.Client) -> None:
     """paho backs off exponentially but without jitter; a random floor spreads out replicas."""
-    client.reconnect_delay_set(min_delay=random.uniform(0.5, 1.5), max_delay=30)  # type: ignore[arg-type]  # noqa: S311 - paho takes floats
+    floor = 0.5 + backoff(0, base_s=1.0, cap_s=1.0)  # uniform in [0.5, 1.5] s
+    client.reconnect_delay_set(min_delay=floor, max_delay=30)  # type: ignore[arg-type]  # paho takes floats
 
 
 def connect_properties(config: MqttConfig) -> Properties:
