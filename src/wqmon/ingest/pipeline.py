@@ -301,6 +301,12 @@ class Pipeline:
                 await asyncio.sleep(
                     backoff(attempt, base_s=cfg.retry_base_s, cap_s=cfg.retry_cap_s)
                 )
+            except BaseException:
+                # Unexpected (the supervisor restarts the writer) or cancelled: this connection
+                # may be mid-transaction, and the caller never sees it; close it here.
+                if conn is not None:
+                    await conn.close()
+                raise
             else:
                 self.metrics.batch_seconds.observe(time.monotonic() - started)
                 self._settle(batch, result)
