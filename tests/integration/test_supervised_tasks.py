@@ -169,7 +169,7 @@ class FlakyDriver:
         self.runs += 1
         if self.runs == 1:
             raise RuntimeError("device driver bug (test)")
-        outcome = await ctx.pipeline.submit(_envelope(0, 120))
+        outcome = await ctx.sink.submit(_envelope(0, 120))
         self.stored += outcome.stored
         await asyncio.sleep(3600)
 

@@ -65,6 +65,7 @@ class LineUdpDriver(asyncio.DatagramProtocol):
             while True:
                 data, addr = await self._inbox.get()
                 done = await ctx.sink.put(self._envelope(ctx, data, addr))  # blocks when full
+                # Short-lived (one ack after its commit), not a loop: not supervised.
                 task = asyncio.create_task(self._acknowledge(done, addr))
                 acks.add(task)
                 task.add_done_callback(acks.discard)
