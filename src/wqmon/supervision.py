@@ -1,4 +1,4 @@
-"""One backoff formula and one supervisor for every long-running task (docs/adr/0007).
+"""One backoff formula and one supervisor for every long-running task (docs/adr/0009).
 
 `backoff()` is capped full jitter (a delay drawn from [0, min(cap, base·2ⁿ)]), safe for any
 failure count: the exponent is clamped before the power is taken, so a task that failed a
