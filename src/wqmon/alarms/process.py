@@ -95,6 +95,7 @@ class AlarmProcess:
             "wqmon.alarms.worker",
             stdin=asyncio.subprocess.PIPE,
             env=dict(os.environ),
+            process_group=0,  # a terminal's Ctrl-C reaches only ingest, which stops us in order
         )
         self._proc = proc
         self.spawned += 1

@@ -163,8 +163,10 @@ class IngestService:
             "WQMON_DATABASE_URL": self.settings.database_url,
             PARENT_PID_ENV: str(os.getpid()),
         }
+        # Its own process group: a terminal's Ctrl-C reaches only us, even while the worker is
+        # still importing (before it can ignore SIGINT); we stop it after our drain.
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wqmon.balance.worker", env=env
+            sys.executable, "-m", "wqmon.balance.worker", env=env, process_group=0
         )
         self._rollup_worker = worker
         try:
