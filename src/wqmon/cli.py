@@ -96,6 +96,7 @@ def _apikey_create(args: argparse.Namespace, settings: Settings) -> int:
             role=args.role,
             gateway=args.gateway,
             sites=args.sites,
+            regions=args.regions,
         )
     except ValueError as exc:
         print(f"wqmon: error: {exc}", file=sys.stderr)
@@ -312,10 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
     apikey = sub.add_parser("apikey", help="manage API keys")
     asub = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
     p = asub.add_parser("create", help="create a key and print its token (shown only once)")
-    p.add_argument("--role", required=True, choices=["gateway", "operator", "admin"])
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["gateway", "operator", "admin", "county", "city", "province"],
+    )
     p.add_argument("--name", help="a label for listings (default: the role)")
     p.add_argument("--gateway", help="registry gateway whose sites the key may write")
     p.add_argument("--sites", nargs="+", metavar="SITE", help="site codes the key may write")
+    p.add_argument(
+        "--region",
+        dest="regions",
+        nargs="+",
+        metavar="REGION",
+        help="regions a county, city or province key acts for (with their subtrees)",
+    )
     p.set_defaults(handler=_apikey_create)
 
     balance = sub.add_parser("balance", help="COD balance: region reports and rollup rebuilds")

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     # Alarms (docs/alarms.md): the engine runs in `wqmon ingest`; figures per rule in
     # wqmon.alarms.config, overridable per point ("SITE/point") or channel ("SITE/point/alias")
     # with e.g. {"WWTP-01/inlet/cod": {"no_data_s": 7200, "disabled": ["flat_line"]}}.
+    # The annual accounting cycle (docs/accounting.md): submissions are due on this month-day
+    # of the following year; actions are inferred only above this inlet load coverage.
+    accounting_deadline: str = Field("04-30", pattern=r"^\d{2}-\d{2}$")
+    accounting_min_coverage: float = Field(0.5, ge=0, le=1)
+    # Headless Chromium for the assessment report's PDF; unset or missing: no PDF (HTML prints).
+    accounting_chromium: str | None = "/usr/bin/chromium"
     alarm_enabled: bool = True
     # process: the engine runs in a child of ingest (off ingest's GIL); inline: in ingest itself.
     alarm_mode: Literal["process", "inline"] = "process"

@@ -82,8 +82,17 @@ def require_role(*roles: Role) -> Any:
 
 
 def readable_sites(key: ApiKey) -> frozenset[str] | None:
-    """The sites a key may read: None means all (operator, admin), else the gateway's own."""
-    return key.sites if key.role == "gateway" else None
+    """The sites a key may read: None means all (operator, admin), else the gateway's own or,
+    for the accounting roles, those in the key's regions."""
+    return key.sites if key.role == "gateway" or key.accounting else None
+
+
+def ensure_region(key: ApiKey, region: str) -> None:
+    """403 unless the key may read `region`: accounting keys see only their regions' subtrees."""
+    if key.role == "gateway":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "gateway keys may not read regions")
+    if key.accounting and region not in key.regions:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this key may not read region {region!r}")
 
 
 def ensure_readable(key: ApiKey, site: str) -> None:

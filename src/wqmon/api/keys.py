@@ -13,18 +13,26 @@ from typing import Any, Literal
 
 import psycopg
 
-Role = Literal["gateway", "operator", "admin"]
+Role = Literal["gateway", "operator", "admin", "county", "city", "province"]
+# Roles of the annual accounting cycle (docs/accounting.md): they act for regions, not sites.
+ACCOUNTING_ROLES: frozenset[str] = frozenset({"county", "city", "province"})
 TOKEN_PREFIX = "wqm_"  # noqa: S105 - a marker, not a secret
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An authenticated caller: its role and, for gateways, the sites it may write."""
+    """An authenticated caller: its role, the sites it may write (gateways) or read, and for
+    the accounting roles the regions it acts for with their subtrees."""
 
     id: int
     name: str
     role: Role
     sites: frozenset[str]
+    regions: frozenset[str] = frozenset()
+
+    @property
+    def accounting(self) -> bool:
+        return self.role in ACCOUNTING_ROLES
 
     def may_write(self, site: str) -> bool:
         return self.role == "gateway" and site in self.sites
@@ -40,7 +48,8 @@ def token_hash(token: str) -> str:
 
 _LOOKUP = """
 SELECT k.id, k.name, k.role,
-       k.sites || coalesce(array_agg(s.code) FILTER (WHERE s.code IS NOT NULL), '{}')
+       k.sites || coalesce(array_agg(s.code) FILTER (WHERE s.code IS NOT NULL), '{}'),
+       k.regions
 FROM api_key k
 LEFT JOIN gateway_site gs ON gs.gateway_id = k.gateway_id
 LEFT JOIN site s ON s.id = gs.site_id
@@ -54,7 +63,24 @@ async def find_key(conn: psycopg.AsyncConnection[Any], token: str) -> ApiKey | N
     row = await (await conn.execute(_LOOKUP, (token_hash(token),))).fetchone()
     if row is None:
         return None
-    return ApiKey(int(row[0]), str(row[1]), row[2], frozenset(row[3]))
+    key = ApiKey(int(row[0]), str(row[1]), row[2], frozenset(row[3]))
+    if key.role not in ACCOUNTING_ROLES:
+        return key
+    scope = await (await conn.execute(_SCOPE, (list(row[4]),))).fetchone()
+    regions, sites = (scope[0] or [], scope[1] or []) if scope else ([], [])
+    return ApiKey(key.id, key.name, key.role, frozenset(sites), frozenset(regions))
+
+
+# The regions of an accounting key with all their descendants, and the active sites in them.
+_SCOPE = """
+WITH RECURSIVE tree(code) AS (
+    SELECT code FROM region WHERE code = ANY(%s)
+    UNION SELECT r.code FROM region r JOIN tree t ON r.parent_code = t.code
+)
+SELECT (SELECT array_agg(code ORDER BY code) FROM tree),
+       (SELECT array_agg(s.code ORDER BY s.code) FROM site s
+        WHERE s.active AND s.region_code IN (SELECT code FROM tree))
+"""
 
 
 def create_key(
@@ -64,19 +90,39 @@ def create_key(
     role: Role,
     gateway: str | None = None,
     sites: list[str] | None = None,
+    regions: list[str] | None = None,
 ) -> str:
-    """Store a new key and return its token (the only time it is visible)."""
+    """Store a new key and return its token (the only time it is visible).
+
+    An accounting role (county, city, province) needs the regions it acts for.
+    """
     token = new_token()
+    if (role in ACCOUNTING_ROLES) != bool(regions):
+        raise ValueError(
+            f"a {role} key needs --region" if role in ACCOUNTING_ROLES
+            else "only county, city and province keys take regions"
+        )
     with psycopg.connect(database_url) as conn:
+        for code in regions or []:
+            if conn.execute("SELECT 1 FROM region WHERE code = %s", (code,)).fetchone() is None:
+                raise ValueError(f"region {code!r} is not in the registry")
         if gateway is not None:
             found = conn.execute("SELECT 1 FROM gateway WHERE id = %s", (gateway,)).fetchone()
             if found is None:
                 msg = f"gateway {gateway!r} is not in the registry"
                 raise ValueError(msg)
         conn.execute(
-            "INSERT INTO api_key (name, prefix, token_sha256, role, gateway_id, sites) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (name, token[: len(TOKEN_PREFIX) + 8], token_hash(token), role, gateway, sites or []),
+            "INSERT INTO api_key (name, prefix, token_sha256, role, gateway_id, sites, regions) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                name,
+                token[: len(TOKEN_PREFIX) + 8],
+                token_hash(token),
+                role,
+                gateway,
+                sites or [],
+                regions or [],
+            ),
         )
     return token
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from zoneinfo import ZoneInfo
 
+from wqmon.accounting.inputs import merged_coefficients
 from wqmon.balance.regions import Coefficients
 from wqmon.balance.store import Conn
 from wqmon.errors import ConfigError
@@ -51,6 +53,10 @@ class RegionRef:
     kind: str
     parent: str | None
     coefficients: dict[int, Coefficients] = field(default_factory=dict)
+    # Department inputs of its accounts per year (docs/accounting.md), already merged into
+    # `coefficients`; `registry_coefficients` keeps what the registry alone says.
+    inputs: dict[int, dict[str, float]] = field(default_factory=dict)
+    registry_coefficients: dict[int, Coefficients] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     sites: list[SiteRef] = field(default_factory=list)
 
@@ -105,6 +111,7 @@ def load_registry(conn: Conn) -> Registry:
         "other_cod_kg_per_day FROM region_year"
     ):
         regions[code].coefficients[int(year)] = Coefficients(int(pop), float(g), float(other))
+    _merge_inputs(conn, regions)
     points: dict[int, list[PointRef]] = {}
     for pid, site_id, code, role, to in conn.execute(
         "SELECT id, site_id, code, role, discharges_to FROM point ORDER BY id"
@@ -121,3 +128,19 @@ def load_registry(conn: Conn) -> Registry:
         sites[code] = site
         regions[region].sites.append(site)
     return Registry(regions, sites)
+
+
+def _merge_inputs(conn: Conn, regions: dict[str, RegionRef]) -> None:
+    """Department inputs of the accounts replace the registry's figures of their region-year."""
+    for code, year, kind, value in conn.execute(
+        "SELECT region_code, year, kind, value FROM account_input WHERE replaced_at IS NULL"
+    ):
+        if code in regions:
+            regions[code].inputs.setdefault(int(year), {})[str(kind)] = float(value)
+    for region in regions.values():
+        region.registry_coefficients = dict(region.coefficients)
+        for year, values in region.inputs.items():
+            days = (date(year + 1, 1, 1) - date(year, 1, 1)).days
+            merged = merged_coefficients(values, region.coefficients.get(year), days)
+            if merged is not None:
+                region.coefficients[year] = merged

@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -325,7 +326,11 @@ api_key = Table(
     Column("sites", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     _tz("created_at", nullable=False, server_default=func.now()),
     _tz("revoked_at", nullable=True),
-    CheckConstraint("role IN ('gateway', 'operator', 'admin')", name="role"),
+    # Accounting roles (docs/accounting.md) act for these regions and their subtrees.
+    Column("regions", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    CheckConstraint(
+        "role IN ('gateway', 'operator', 'admin', 'county', 'city', 'province')", name="role"
+    ),
 )
 
 # point_hour stays a plain table: `ensure_hypertables` partitions on a `ts` column, and a year
@@ -487,4 +492,190 @@ channel_day = Table(
     Column("causes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("marks", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
     PrimaryKeyConstraint("channel_id", "day"),
+)
+
+# The annual accounting cycle (docs/accounting.md, revision 0010). An account is one region-year;
+# its department inputs are kept with their provenance and never overwritten (a new value
+# replaces the old one, which keeps `replaced_at`); every submission is a frozen version.
+account = Table(
+    "account",
+    metadata,
+    Column("region_code", Text, ForeignKey("region.code", ondelete="CASCADE"), nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'draft'")),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    _tz("opened_at", nullable=False, server_default=func.now()),
+    Column("opened_by", Text, nullable=False),
+    _tz("updated_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("region_code", "year"),
+    CheckConstraint("state IN ('draft', 'submitted', 'returned', 'approved')", name="state"),
+)
+
+account_input = Table(
+    "account_input",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("region_code", Text, nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("source_department", Text, nullable=False),
+    Column("document_ref", Text, nullable=False),
+    Column("document_date", Date, nullable=False),
+    Column("note", Text, nullable=False, server_default=text("''")),
+    Column("entered_by", Text, nullable=False),
+    _tz("entered_at", nullable=False, server_default=func.now()),
+    _tz("replaced_at", nullable=True),
+    ForeignKeyConstraint(
+        ["region_code", "year"], ["account.region_code", "account.year"], ondelete="CASCADE"
+    ),
+    CheckConstraint(
+        "kind IN ('urban_population', 'cod_g_per_person_day', 'self_supplied_water_m3', "
+        "'self_supplied_cod_mg_l', 'livestock_cod_kg', 'other_cod_kg')",
+        name="kind",
+    ),
+    Index(
+        "ix_account_input_current",
+        "region_code",
+        "year",
+        "kind",
+        unique=True,
+        postgresql_where=text("replaced_at IS NULL"),
+    ),
+)
+
+account_version = Table(
+    "account_version",
+    metadata,
+    Column("region_code", Text, nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("snapshot", JSONB, nullable=False),
+    _tz("submitted_at", nullable=False, server_default=func.now()),
+    Column("submitted_by", Text, nullable=False),
+    _tz("decided_at", nullable=True),
+    Column("decided_by", Text, nullable=True),
+    PrimaryKeyConstraint("region_code", "year", "version"),
+    ForeignKeyConstraint(
+        ["region_code", "year"], ["account.region_code", "account.year"], ondelete="CASCADE"
+    ),
+    CheckConstraint("state IN ('submitted', 'returned', 'approved')", name="state"),
+)
+
+account_comment = Table(
+    "account_comment",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("region_code", Text, nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("figure", Text, nullable=True),  # None: about the account as a whole
+    Column("comment", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    _tz("at", nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(
+        ["region_code", "year", "version"],
+        ["account_version.region_code", "account_version.year", "account_version.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+# The city's deadline for a year's county accounts, when it differs from the setting.
+accounting_deadline = Table(
+    "accounting_deadline",
+    metadata,
+    Column("region_code", Text, ForeignKey("region.code", ondelete="CASCADE"), nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("set_by", Text, nullable=False),
+    _tz("set_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("region_code", "year"),
+)
+
+assessment_report = Table(
+    "assessment_report",
+    metadata,
+    Column("region_code", Text, ForeignKey("region.code", ondelete="CASCADE"), nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("snapshot", JSONB, nullable=False),
+    _tz("created_at", nullable=False, server_default=func.now()),
+    Column("created_by", Text, nullable=False),
+    PrimaryKeyConstraint("region_code", "year", "version"),
+)
+
+report_finding = Table(
+    "report_finding",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("region_code", Text, nullable=False),  # the city of the report
+    Column("year", SmallInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("about_region", Text, nullable=True),
+    Column("figure", Text, nullable=True),
+    Column("finding", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    _tz("at", nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(
+        ["region_code", "year", "version"],
+        [
+            "assessment_report.region_code",
+            "assessment_report.year",
+            "assessment_report.version",
+        ],
+        ondelete="CASCADE",
+    ),
+)
+
+# 一厂一策: the rectification plan of a plant whose influent was under 260 mg/L in a year.
+rectification_plan = Table(
+    "rectification_plan",
+    metadata,
+    Column("site_code", Text, ForeignKey("site.code", ondelete="CASCADE"), nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("measures", Text, nullable=False),
+    Column("responsible_unit", Text, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    _tz("updated_at", nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("site_code", "year"),
+    CheckConstraint("status IN ('planned', 'in_progress', 'done')", name="status"),
+)
+
+# 一区一策: the works of a region's plan, listed per year.
+region_work = Table(
+    "region_work",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("region_code", Text, ForeignKey("region.code", ondelete="CASCADE"), nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("capacity_m3_per_day", Float, nullable=True),
+    Column("length_km", Float, nullable=True),
+    Column("planned_completion", Date, nullable=False),
+    Column("actual_completion", Date, nullable=True),
+    Column("updated_by", Text, nullable=False),
+    _tz("updated_at", nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "kind IN ('sewer_network', 'treatment_plant', 'treatment_upgrade', 'other')", name="kind"
+    ),
+)
+
+# Every step of the cycle: who (the key's name and role), when, what, and what changed.
+accounting_event = Table(
+    "accounting_event",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    _tz("at", nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("region_code", Text, nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Index("ix_accounting_event_region_code", "region_code", "year"),
 )

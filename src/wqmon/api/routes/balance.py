@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg_pool import ConnectionPool
 
-from wqmon.api.deps import AppState, Caller, State, ensure_readable
+from wqmon.api.deps import AppState, Caller, State, ensure_readable, ensure_region
 from wqmon.api.errors import error_responses
 from wqmon.api.routes.balance_models import PlantBalanceOut, RegionBalanceOut
 from wqmon.balance.accounts import Granularity
@@ -107,8 +107,7 @@ async def get_region_balance(
     Without any of `year`, `from`, `to`, the current year. With `granularity`, `periods` has one
     entry per day, month or year; otherwise one for the whole span.
     """
-    if key.role == "gateway":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "gateway keys may not read regions")
+    ensure_region(key, region)
     if year is None and start is None and end is None:
         year = datetime.now(UTC).year
     if year is None:
