@@ -8,6 +8,7 @@ approved. Every step writes an `accounting_event` in the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -224,7 +225,7 @@ def return_account(
             region,
             year,
             _subject(region, year),
-            {"version": version, "comments": [c.__dict__ for c in comments]},
+            {"version": version, "comments": [dataclasses.asdict(c) for c in comments]},
         )
     return version
 
@@ -244,7 +245,7 @@ def approve(
             region,
             year,
             _subject(region, year),
-            {"version": version, "comments": [c.__dict__ for c in comments]},
+            {"version": version, "comments": [dataclasses.asdict(c) for c in comments]},
         )
     return version
 

@@ -23,3 +23,9 @@ class ForbiddenError(AccountingError):
     """The actor's role or regions do not allow the step."""
 
     status = 403
+
+
+class UnavailableError(AccountingError):
+    """Something the step needs is not installed or not running here."""
+
+    status = 503

@@ -14,7 +14,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from wqmon.accounting.errors import AccountingError
+from wqmon.accounting.errors import UnavailableError
 from wqmon.accounting.figures import LABELS, Json
 from wqmon.accounting.inputs import INPUTS, InputKind
 from wqmon.balance.report.figures import RATES
@@ -295,23 +295,22 @@ def to_html(report: Json) -> str:
 def to_pdf(html: str, chromium: str | None) -> bytes:
     """Print the HTML page to PDF with headless Chromium; AccountingError when it is missing."""
     if not chromium or not Path(chromium).exists():
-        raise AccountingError("no PDF here: headless Chromium is not installed; print the HTML")
+        raise UnavailableError("no PDF here: headless Chromium is not installed; print the HTML")
     with tempfile.TemporaryDirectory(prefix="wqmon-report-") as tmp:
         page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
         page.write_text(html, encoding="utf-8")
-        subprocess.run(  # noqa: S603 - a fixed program and our own file
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-pdf-header-footer",
-                f"--user-data-dir={tmp}/profile",
-                f"--print-to-pdf={pdf}",
-                page.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        command = [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={tmp}/profile",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=120)  # noqa: S603
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise UnavailableError(f"Chromium could not print the report: {exc}") from exc
         return pdf.read_bytes()

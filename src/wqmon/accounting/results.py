@@ -4,6 +4,7 @@ works (一区一策), and the 2025/2030 collection targets against the region's 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -86,7 +87,7 @@ def set_rectification(conn: Conn, actor: Actor, site: str, year: int, plan: Rect
                 actor.name,
             ),
         )
-        after = {**plan.__dict__, "deadline": plan.deadline.isoformat()}
+        after = {**dataclasses.asdict(plan), "deadline": plan.deadline.isoformat()}
         before = None
         if old is not None:
             before = dict(
@@ -187,7 +188,9 @@ def update_work(conn: Conn, actor: Actor, work_id: int, work: Work) -> None:
 
 
 def _work_json(work: Work) -> Json:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in work.__dict__.items()}
+    return {
+        k: v.isoformat() if isinstance(v, date) else v for k, v in dataclasses.asdict(work).items()
+    }
 
 
 def works(conn: Conn, region: str) -> list[Json]:

@@ -25,7 +25,16 @@ from wqmon.api.deps import AppState, State
 from wqmon.api.errors import install_error_handlers
 from wqmon.api.metrics import ApiMetrics, install_metrics
 from wqmon.api.push_relay import PushNotifier
-from wqmon.api.routes import alarms, audit, balance, readings, readings_query, sites
+from wqmon.api.routes import (
+    accounting,
+    alarms,
+    audit,
+    balance,
+    public,
+    readings,
+    readings_query,
+    sites,
+)
 from wqmon.api.routes import health as health_routes
 from wqmon.api.routes.page import mount_page
 from wqmon.ingest.directory import load_directory
@@ -101,7 +110,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(readings.router, prefix="/api/v1")
     app.include_router(alarms.router, prefix="/api/v1")
-    for router in (sites.router, readings_query.router, balance.router, audit.router):
+    for router in (
+        sites.router,
+        readings_query.router,
+        balance.router,
+        audit.router,
+        accounting.router,
+        public.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health_routes.router)
     api_metrics = ApiMetrics()

@@ -99,7 +99,8 @@ def create_key(
     token = new_token()
     if (role in ACCOUNTING_ROLES) != bool(regions):
         raise ValueError(
-            f"a {role} key needs --region" if role in ACCOUNTING_ROLES
+            f"a {role} key needs --region"
+            if role in ACCOUNTING_ROLES
             else "only county, city and province keys take regions"
         )
     with psycopg.connect(database_url) as conn:

@@ -14,6 +14,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from wqmon.api.routes import accounting_page
+
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter(include_in_schema=False)
@@ -34,4 +36,5 @@ async def favicon() -> FileResponse:
 def mount_page(app: FastAPI) -> None:
     """Serve `/` and the files under `/static`."""
     app.include_router(router)
+    app.include_router(accounting_page.router)  # /accounts and /public (docs/accounting.md)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
