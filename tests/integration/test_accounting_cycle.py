@@ -104,7 +104,8 @@ async def test_counties_submit_city_returns_approves_reports_and_late_data_stays
             )
         )
         early = await c.post(f"/api/v1/accounting/reports/LYG/{Y}", headers=keys.city)
-        assert early.status_code == 409 and "GY (returned)" in early.json()["detail"]
+        assert early.status_code == 409
+        assert "GY (returned)" in early.json()["detail"]
 
         # --- GY corrects and resubmits: version 2 ------------------------------------------------
         gy = await _ok(await c.get(f"/api/v1/accounting/accounts/GY/{Y}", headers=keys.gy))
@@ -153,9 +154,11 @@ async def test_counties_submit_city_returns_approves_reports_and_late_data_stays
         assert xlsx.status_code == 200
         _check_workbook(xlsx.content, expected)
         html = await c.get(f"/api/v1/accounting/reports/LYG/{Y}/1/html", headers=keys.province)
-        assert "赣榆污水处理厂" in html.text and "@page { size: A4" in html.text
+        assert "赣榆污水处理厂" in html.text
+        assert "@page { size: A4" in html.text
         pdf = await c.get(f"/api/v1/accounting/reports/LYG/{Y}/1/pdf", headers=keys.city)
-        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert pdf.status_code == 200
+        assert pdf.content.startswith(b"%PDF")
 
         # --- province: a finding against version 1 -----------------------------------------------
         finding = {
@@ -203,7 +206,8 @@ async def test_counties_submit_city_returns_approves_reports_and_late_data_stays
             expected["HZ"]["collected_kg"] + added, rel=1e-9
         )
         diff = hz["differences"]["collected_kg"]
-        assert diff["changed"] and diff["difference"] == pytest.approx(added, rel=1e-9)
+        assert diff["changed"]
+        assert diff["difference"] == pytest.approx(added, rel=1e-9)
         assert not hz["differences"]["domestic_kg"]["changed"]
         after = await c.get(f"/api/v1/accounting/reports/LYG/{Y}/1/xlsx", headers=keys.city)
         assert _rows(after.content) == _rows(before.content)
@@ -215,7 +219,8 @@ async def test_counties_submit_city_returns_approves_reports_and_late_data_stays
         assert [r["region"] for r in public["lagging_regions"]] == ["GY", "HZ"]
         assert public["lagging_parks"] == []
         csv_text = (await c.get("/api/v1/public/progress.csv", params={"year": Y})).text
-        assert csv_text.count("\n") == 4 and "赣榆区" in csv_text
+        assert csv_text.count("\n") == 4
+        assert "赣榆区" in csv_text
 
         # --- the audit trail of GY: every step, who and what changed ------------------------------
         trail = await _ok(
@@ -235,7 +240,8 @@ async def test_counties_submit_city_returns_approves_reports_and_late_data_stays
             ("approved", "连云港市生态环境局"),
         ]
         corrected = trail[5]["detail"]
-        assert corrected["before"]["value"] == 280 and corrected["after"]["value"] == 300
+        assert corrected["before"]["value"] == 280
+        assert corrected["after"]["value"] == 300
 
 
 def _rows(content: bytes) -> dict[str, list[tuple[Any, ...]]]:
@@ -263,7 +269,8 @@ def _check_workbook(content: bytes, expected: dict[str, dict[str, float]]) -> No
     )
     assert by["LYG"][label("collection_rate")] == pytest.approx(city_rate, rel=1e-9)
     plants = {row[0]: row for row in sheets["plants"][1:]}
-    assert plants["WWTP-B"][-1] is True and plants["WWTP-A"][-1] is False
+    assert plants["WWTP-B"][-1] is True
+    assert plants["WWTP-A"][-1] is False
     inputs = sheets["inputs"][1:]
     population = [r for r in inputs if r[0] == "GY" and r[1] == "urban_population"]
     assert [(r[3], r[6]) for r in population] == [(300, "赣统〔2026〕6号")]
