@@ -23,6 +23,7 @@ from tests.fixtures.api_data import insert_readings
 from tests.integration import accounting_scenario as sc
 from tests.integration.balance_series import DAY_END, DAY_START, independent
 from wqmon.accounting.export import label
+from wqmon.audit.store import Target, create_mark
 from wqmon.balance.job import rebuild
 from wqmon.settings import Settings
 
@@ -211,6 +212,35 @@ async def test_counties_submit_city_returns_approves_reports_and_late_data_stays
         assert not hz["differences"]["domestic_kg"]["changed"]
         after = await c.get(f"/api/v1/accounting/reports/LYG/{Y}/1/xlsx", headers=keys.city)
         assert _rows(after.content) == _rows(before.content)
+
+        # --- an audit mark afterwards: GY's live figures move, its approved ones do not --------
+        mark_start, mark_end = DAY_START + timedelta(hours=10), DAY_START + timedelta(hours=12)
+        with psycopg.connect(db) as conn:
+            create_mark(
+                conn,
+                Target("WWTP-B", "inlet"),
+                start=mark_start,
+                end=mark_end,
+                validity="invalid",
+                reason="maintenance",
+                comment="进水泵检修",
+                user="operator",
+            )
+            conn.commit()
+            rebuild(conn, DAY_START - timedelta(hours=3), DAY_END + sc.TAIL)
+        flow, cod = sc.Stream("WWTP-B", "inlet", 800.0, 220.0).samples()
+        flagged = [(t, v, "M" if mark_start <= t < mark_end else f) for t, v, f in flow]
+        lost = independent(flagged, cod, DAY_START, DAY_END + sc.TAIL)[1] - sc.stream_load(
+            "WWTP-B", "inlet"
+        )
+        assert lost == pytest.approx(-800.0 * 2 * 220 / 1000)
+        gy = await _ok(await c.get(f"/api/v1/accounting/accounts/GY/{Y}", headers=keys.gy))
+        assert _figure(gy, "collected_kg") == pytest.approx(
+            expected["GY"]["collected_kg"], rel=1e-9
+        )
+        assert gy["differences"]["collected_kg"]["difference"] == pytest.approx(lost, rel=1e-9)
+        assert gy["frozen"]["quality"]["marks"] == []
+        assert [m["reason"] for m in gy["audit_changes"]["added_marks"]] == ["maintenance"]
 
         # --- publication: no key, approved figures only -------------------------------------------
         public = await _ok(await c.get("/api/v1/public/progress", params={"year": Y}))

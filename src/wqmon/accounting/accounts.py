@@ -23,6 +23,7 @@ from wqmon.accounting.events import record, trail
 from wqmon.accounting.figures import Json, differences
 from wqmon.accounting.inputs import INPUTS, REQUIRED, InputKind, check_value
 from wqmon.accounting.live import input_rows, live_snapshot
+from wqmon.accounting.quality import new_records
 from wqmon.balance.store import Conn
 
 ACCOUNT_KINDS = ("county", "park")  # the regions that account; a city reports
@@ -416,6 +417,7 @@ def account_view(
         "live": live,
         "frozen": None,
         "differences": {},
+        "audit_changes": {},
         "input_history": input_rows(conn, region, year, current=False),
         "input_kinds": {
             k.value: {"unit": s.unit, "zh": s.zh, "en": s.en, "department": s.department}
@@ -429,6 +431,7 @@ def account_view(
         frozen = version_snapshot(conn, region, year, row[1])
         view["frozen"] = frozen
         view["differences"] = differences(frozen["figures"], live["figures"])
+        view["audit_changes"] = new_records(frozen["quality"], live["quality"])
     return view
 
 
