@@ -155,3 +155,67 @@ def input_body(value: float, department: str, document: str) -> dict[str, object
         "document_ref": document,
         "document_date": "2026-02-15",
     }
+
+
+def run_cycle(db_url: str, *, min_coverage: float = 0.0) -> None:
+    """The whole cycle through the library (not HTTP): every account submitted, GY returned
+    and resubmitted, all approved, the report made, a finding, a plan and a work recorded."""
+    from datetime import date  # noqa: PLC0415
+
+    from wqmon.accounting import accounts, reports, results  # noqa: PLC0415
+    from wqmon.accounting.actor import Actor  # noqa: PLC0415
+    from wqmon.accounting.config import config_from  # noqa: PLC0415
+    from wqmon.accounting.inputs import InputKind  # noqa: PLC0415
+
+    config = config_from("04-30", min_coverage)
+    city = Actor("连云港市生态环境局", "city", frozenset({"LYG", "HZ", "GY", "KFQ"}))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for region in ("HZ", "GY", "KFQ"):
+            county = Actor(f"{region} 生态环境局", "county", frozenset({region}))
+            accounts.open_account(conn, county, region, YEAR)
+            for kind, value, dept, doc in INPUTS[region]:
+                entry = accounts.InputEntry(InputKind(kind), value, dept, doc, date(2026, 2, 15))
+                accounts.set_input(conn, county, region, YEAR, entry)
+            accounts.submit(conn, county, region, YEAR, config)
+        gy = Actor("GY 生态环境局", "county", frozenset({"GY"}))
+        comment = accounts.Comment("urban_population", "人口应采用2025年统计公报数 300")
+        accounts.return_account(conn, city, "GY", YEAR, [comment])
+        entry = accounts.InputEntry(
+            InputKind.URBAN_POPULATION,
+            GY_CORRECTED_POPULATION,
+            "赣榆区统计局",
+            "赣统〔2026〕6号",
+            date(2026, 3, 2),
+        )
+        accounts.set_input(conn, gy, "GY", YEAR, entry)
+        accounts.submit(conn, gy, "GY", YEAR, config)
+        for region in ("HZ", "GY", "KFQ"):
+            accounts.approve(conn, city, region, YEAR)
+        version = reports.compile_report(conn, city, "LYG", YEAR, config)
+        province = Actor("江苏省生态环境厅", "province", frozenset({"LYG", "HZ", "GY", "KFQ"}))
+        reports.record_finding(
+            conn,
+            province,
+            "LYG",
+            YEAR,
+            version,
+            finding="赣榆区处理能力缺口需列入年度计划",
+            about_region="GY",
+        )
+        plan = results.Rectification(
+            "排查雨污混接，修复破损管网 12 km", "赣榆区住建局", date(2026, 12, 31), "in_progress"
+        )
+        results.set_rectification(conn, gy, "WWTP-B", YEAR, plan)
+        work = results.Work(
+            2026, "赣榆污水处理厂二期", "treatment_plant", date(2026, 10, 31), 200.0
+        )
+        results.add_work(conn, gy, "GY", work)
+
+
+def late_reading(db_url: str) -> None:
+    """An hour of inlet data at WWTP-A after the day, stored after approval, and rolled up."""
+    flow = [(DAY_END + timedelta(hours=2, minutes=10 * i), 1000.0, "N") for i in range(6)]
+    insert_readings(db_url, "WWTP-A", "inlet", "flow", flow)
+    insert_readings(db_url, "WWTP-A", "inlet", "cod", [(DAY_END + timedelta(hours=2), 300.0, "N")])
+    with psycopg.connect(db_url) as conn:
+        rebuild(conn, DAY_END, DAY_END + timedelta(hours=8))

@@ -20,7 +20,7 @@ from wqmon.accounting.actor import Actor
 from wqmon.accounting.config import AccountingConfig
 from wqmon.accounting.errors import AccountingError, ConflictError, NotFoundError
 from wqmon.accounting.events import record, trail
-from wqmon.accounting.figures import Json, differences
+from wqmon.accounting.figures import Json, differences, figure_labels
 from wqmon.accounting.inputs import INPUTS, REQUIRED, InputKind, check_value
 from wqmon.accounting.live import input_rows, live_snapshot
 from wqmon.accounting.quality import new_records
@@ -423,6 +423,7 @@ def account_view(
             k.value: {"unit": s.unit, "zh": s.zh, "en": s.en, "department": s.department}
             for k, s in INPUTS.items()
         },
+        "labels": figure_labels(),
         "versions": _versions(conn, region, year),
         "comments": _comments(conn, region, year),
         "events": trail(conn, region, year, "account"),

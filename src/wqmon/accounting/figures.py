@@ -18,7 +18,7 @@ from wqmon.balance.accounts import LOW_INLET_COD_MG_L, PlantAccount, PointTotals
 from wqmon.balance.queries import RegionPeriod, jsonable
 from wqmon.balance.regions import RegionAccount, RegionSettings, RegionTotals
 from wqmon.balance.registry_view import Registry
-from wqmon.balance.report.figures import PLANT, REGION
+from wqmon.balance.report.figures import PLANT, RATES, REGION
 
 Json = dict[str, Any]
 
@@ -42,6 +42,13 @@ for _f in REGION:
         LABELS.update(_SOURCE_LABELS)
     else:
         LABELS[_f.key] = Label(_f.zh, _f.en, _f.unit)
+
+
+def figure_labels() -> Json:
+    """Labels of every figure for the page: Chinese, English, unit, and whether it is a rate."""
+    return {
+        k: {"zh": v.zh, "en": v.en, "unit": v.unit, "rate": k in RATES} for k, v in LABELS.items()
+    }
 
 
 def _finite(value: Any) -> Any:

@@ -5,6 +5,7 @@ works (一区一策), and the 2025/2030 collection targets against the region's 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -116,6 +117,12 @@ def _check_work(work: Work) -> None:
         raise AccountingError("a plant work needs its capacity_m3_per_day")
 
 
+def _work_of(row: Sequence[Any]) -> Work:
+    """A Work from the `_WORK_COLUMNS` of a row."""
+    year, name, kind, capacity, length, planned, actual = row
+    return Work(year, name, kind, planned, capacity, length, actual)
+
+
 _WORK_COLUMNS = (
     "year, name, kind, capacity_m3_per_day, length_km, planned_completion, actual_completion"
 )
@@ -175,7 +182,7 @@ def update_work(conn: Conn, actor: Actor, work_id: int, work: Work) -> None:
             "updated_at = now() WHERE id = %s",
             (*_work_values(work), actor.name, work_id),
         )
-        before = _work_json(Work(*row[1:]))
+        before = _work_json(_work_of(row[1:]))
         record(
             conn,
             actor,
@@ -201,7 +208,7 @@ def works(conn: Conn, region: str) -> list[Json]:
     )
     out = []
     for wid, *fields, by, at in cur:
-        work = Work(*fields)
+        work = _work_of(fields)
         item = _work_json(work) | {"id": wid, "updated_by": by, "updated_at": at.isoformat()}
         item["done"] = work.actual_completion is not None
         item["late"] = (

@@ -130,6 +130,14 @@ def _comments(items: list[CommentIn]) -> list[accounts.Comment]:
 # --- accounts ------------------------------------------------------------------------------
 
 
+@router.get("/me", responses=ERRORS)
+async def me(*, key: Caller) -> Json:
+    """The caller as the cycle sees it: name, role and the regions it acts for (all: null)."""
+    actor = actor_of(key)
+    regions = sorted(actor.regions) if actor.regions is not None else None
+    return {"name": actor.name, "role": actor.role, "regions": regions}
+
+
 @router.get("/accounts", responses=ERRORS)
 async def list_accounts(*, state: State, key: Caller, year: YearQ) -> list[Json]:
     """Every county and park account the key may see for the year (a city's review list):
