@@ -194,8 +194,8 @@ function figuresTable(a) {
     const text = (f) => key === "actions" ? (f?.value ?? "—") : num(f?.value, rate);
     return h("tr", { "data-figure": key },
       h("td", {}, labelOf(key, a.labels)),
-      a.frozen ? h("td", { class: "num" }, text(frozen[key])) : null,
-      h("td", { class: `num${d?.changed ? " moved" : ""}` }, text(live[key])),
+      a.frozen ? h("td", { class: key === "actions" ? "text" : "num" }, text(frozen[key])) : null,
+      h("td", { class: `${key === "actions" ? "text" : "num"}${d?.changed ? " moved" : ""}` }, text(live[key])),
       a.frozen ? h("td", { class: `num${d?.changed ? " moved" : ""}` },
         d?.changed ? (d.difference == null ? "≠" : (d.difference > 0 ? "+" : "") + num(d.difference, rate)) : "") : null,
       h("td", { class: "num" }, live[key].coverage == null ? "" : pct(live[key].coverage)));
@@ -336,13 +336,15 @@ function renderResults(r) {
     h("td", {}, isCounty() ? planForm(r, p) : p.plan ? `${p.plan.measures} · ${p.plan.responsible_unit} · ${p.plan.deadline} · ${t(p.plan.status)}` : "—")));
   const history = r.history.map((y) => h("tr", {}, h("td", {}, y.year), h("td", { class: "num" }, pct(y.collection_rate)),
     h("td", {}, y.basis), ...r.targets.map((tg) => h("td", { class: y.collection_rate != null && y.collection_rate >= tg.rate ? "" : "late" },
-      `${tg.year} ≥ ${pct(tg.rate)}: ${y.collection_rate != null && y.collection_rate >= tg.rate ? "✓" : "✗"}`))));
+      `${tg.year} ${y.collection_rate != null && y.collection_rate >= tg.rate ? "✓" : "✗"}`))));
+  const targetsNote = r.targets.map((tg) => `${tg.year} ≥ ${pct(tg.rate)}`).join(" · ");
   $("results-section").hidden = false;
   put($("results-section"),h("h2", {}, `${t("results")} · ${r.name} ${r.year}`, h("span", { class: "muted" }, ` · ${t("basis")}: ${r.basis}`)),
     h("div", { class: "grid2" },
       h("div", { class: "box" }, h("h3", {}, t("actions")), h("p", { id: "actions" }, actionText(d.actions)),
         h("h3", {}, t("deciding")), h("table", {}, h("tbody", {}, deciding.map(([k, v, c]) => h("tr", {}, h("td", {}, t(k)), h("td", { class: "num" }, v), h("td", { class: "muted" }, c)))))),
-      h("div", { class: "box" }, h("h3", {}, t("history")), h("table", {}, h("tbody", {}, history)))),
+      h("div", { class: "box" }, h("h3", {}, t("history")), h("p", { class: "muted" }, `${t("target")}: ${targetsNote}`),
+        h("table", {}, h("tbody", {}, history)))),
     h("div", { class: "box" }, h("h3", {}, t("lowPlants")), low.length ? h("table", {}, h("tbody", {}, low)) : h("p", { class: "muted" }, t("none"))),
     worksBox(r));
 }
