@@ -6,6 +6,8 @@
 msgspec decodes and type-checks a reading in about a microsecond (docs/performance-notes.md §3); pydantic per
 reading is five times slower. A body whose shape is wrong as a whole is refused; when only some
 readings have wrong types, the good ones are kept and each bad one is refused with its reason.
+Both paths hold the body to the same rules: no unknown top-level field, at most
+`MAX_READINGS_PER_MESSAGE` readings (one bad reading must not lift the cap).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class BodyIn(msgspec.Struct, forbid_unknown_fields=True):
     readings: list[ReadingIn]
 
 
-class _LooseBody(msgspec.Struct):
+class _LooseBody(msgspec.Struct, forbid_unknown_fields=True):
     site: str
     readings: list[msgspec.Raw]
 
@@ -71,18 +73,18 @@ def decode_body(raw: bytes) -> DecodedBody:
     except msgspec.DecodeError as exc:
         if not isinstance(exc, msgspec.ValidationError):
             raise PayloadError(f"malformed JSON: {exc}", raw=raw) from exc
-        return _decode_per_reading(raw, exc)
-    if len(body.readings) > MAX_READINGS_PER_MESSAGE:
-        raise PayloadError(f"more than {MAX_READINGS_PER_MESSAGE} readings in one body", raw=raw)
+        return _decode_per_reading(raw)
+    _check_count(len(body.readings), raw)
     return DecodedBody(body.site, [_to_raw(body.site, r) for r in body.readings], [])
 
 
-def _decode_per_reading(raw: bytes, whole_error: msgspec.ValidationError) -> DecodedBody:
+def _decode_per_reading(raw: bytes) -> DecodedBody:
     """Salvage the readings that decode when some do not (the slow path, for bad bodies only)."""
     try:
         loose = _LOOSE.decode(raw)
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"invalid body: {whole_error}", raw=raw) from exc
+        raise PayloadError(f"invalid body: {exc}", raw=raw) from exc
+    _check_count(len(loose.readings), raw)
     readings: list[RawReading] = []
     refused: list[tuple[bytes, str]] = []
     for item in loose.readings:
@@ -91,3 +93,8 @@ def _decode_per_reading(raw: bytes, whole_error: msgspec.ValidationError) -> Dec
         except msgspec.DecodeError as exc:
             refused.append((bytes(item), str(exc)))
     return DecodedBody(loose.site, readings, refused)
+
+
+def _check_count(count: int, raw: bytes) -> None:
+    if count > MAX_READINGS_PER_MESSAGE:
+        raise PayloadError(f"more than {MAX_READINGS_PER_MESSAGE} readings in one body", raw=raw)
