@@ -37,7 +37,9 @@ def test_more_readings_than_the_cap_refuse_the_body(source: Source, with_bad_rea
 
 @pytest.mark.parametrize("source", [Source.HTTP, Source.MQTT])
 @pytest.mark.parametrize("readings", [[GOOD], [GOOD, BAD]])
-def test_an_unknown_top_level_field_refuses_the_body(source: Source, readings: list[object]) -> None:
+def test_an_unknown_top_level_field_refuses_the_body(
+    source: Source, readings: list[object]
+) -> None:
     with pytest.raises(BodyRefused) as refused:
         _envelope({"site": "ENT-01", "readings": readings, "sitee": "x"}, source)
     assert refused.value.reason == "invalid_payload"
@@ -45,6 +47,8 @@ def test_an_unknown_top_level_field_refuses_the_body(source: Source, readings: l
 
 
 def test_a_bad_reading_is_refused_alone_at_the_cap() -> None:
-    envelope = _envelope({"site": "ENT-01", "readings": [GOOD] * (MAX_READINGS_PER_MESSAGE - 1) + [BAD]})
+    envelope = _envelope(
+        {"site": "ENT-01", "readings": [GOOD] * (MAX_READINGS_PER_MESSAGE - 1) + [BAD]}
+    )
     assert len(envelope.readings) == MAX_READINGS_PER_MESSAGE - 1  # type: ignore[attr-defined]
     assert [d.reason for d in envelope.rejected] == ["invalid_reading"]  # type: ignore[attr-defined]

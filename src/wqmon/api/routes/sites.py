@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Path, status
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
-from wqmon.api.deps import Caller, State, ensure_readable, readable_sites
+from wqmon.api.deps import Caller, State, ensure_readable, readable_sites, require_role
+from wqmon.api.keys import ApiKey
 from wqmon.api.errors import error_responses
 from wqmon.parameters import lookup
 
@@ -118,9 +119,14 @@ ORDER BY p.code, c.parameter
 """
 
 
-@router.get("/regions", response_model=list[RegionOut], responses=error_responses(401))
-async def list_regions(state: State, _key: Caller) -> list[RegionOut]:
-    """Accounting regions (city, counties, parks), parents before children by code."""
+@router.get("/regions", response_model=list[RegionOut], responses=error_responses(401, 403))
+async def list_regions(
+    state: State, _key: Annotated[ApiKey, require_role("operator", "admin")]
+) -> list[RegionOut]:
+    """Accounting regions (city, counties, parks), parents before children by code.
+
+    Not for gateway keys: a gateway sees its own sites only (docs/api.md, roles).
+    """
     async with state.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT code, name, kind, parent_code AS parent FROM region ORDER BY code"

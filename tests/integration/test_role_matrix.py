@@ -1,0 +1,169 @@
+"""The role matrix of docs/api.md, route by route, against a real API and database.
+
+`MATRIX` has one entry per route of the application (every method and path of `app.routes`,
+mounts included). A route added without an entry fails `test_every_route_has_a_matrix_entry`;
+each entry is called as every caller and must answer the documented status.
+
+Callers: no key, a gateway key on its own site (ENT-01), the same key on another site
+(WWTP-01), an operator and an admin key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Mount, Route
+
+from tests.fixtures.api import running_api
+from wqmon.api.app import create_app
+from wqmon.api.keys import create_key
+from wqmon.settings import Settings
+
+CALLERS = ("anonymous", "gateway", "gateway_other", "operator", "admin")
+PUBLIC = dict.fromkeys(CALLERS, 200)
+
+
+def _push(site: str) -> dict[str, object]:
+    reading = {"point": "outfall", "parameter": "cod", "ts": "2025-06-01T00:00:00Z", "value": 1}
+    return {"site": site, "readings": [reading]}
+
+
+@dataclass(frozen=True)
+class Call:
+    """How to call a route as its own site's gateway, and as a gateway on another site."""
+
+    path: str
+    other_path: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    other_params: dict[str, str] | None = None
+    body: dict[str, object] | None = None
+    other_body: dict[str, object] | None = None
+
+    def request(self, caller: str) -> tuple[str, dict[str, str], dict[str, object] | None]:
+        if caller == "gateway_other":
+            return (
+                self.other_path or self.path,
+                self.params if self.other_params is None else self.other_params,
+                self.body if self.other_body is None else self.other_body,
+            )
+        return self.path, self.params, self.body
+
+
+def _reads_all(gateway: int, gateway_other: int | None = None) -> dict[str, int]:
+    other = gateway if gateway_other is None else gateway_other
+    return {
+        "anonymous": 401,
+        "gateway": gateway,
+        "gateway_other": other,
+        "operator": 200,
+        "admin": 200,
+    }
+
+
+NO_ALARM = "/api/v1/alarms/999999/ack"
+MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
+    ("GET", "/api/v1/sites"): (Call("/api/v1/sites"), _reads_all(200)),
+    ("GET", "/api/v1/sites/{code}"): (
+        Call("/api/v1/sites/ENT-01", "/api/v1/sites/WWTP-01"),
+        _reads_all(200, 403),
+    ),
+    ("GET", "/api/v1/regions"): (Call("/api/v1/regions"), _reads_all(403)),
+    ("GET", "/api/v1/readings"): (
+        Call("/api/v1/readings", params={"site": "ENT-01"}, other_params={"site": "WWTP-01"}),
+        _reads_all(200, 403),
+    ),
+    ("POST", "/api/v1/readings"): (
+        Call("/api/v1/readings", body=_push("ENT-01"), other_body=_push("WWTP-01")),
+        {"anonymous": 401, "gateway": 200, "gateway_other": 403, "operator": 403, "admin": 403},
+    ),
+    ("GET", "/api/v1/balance/plants/{site}"): (
+        Call("/api/v1/balance/plants/ENT-01", "/api/v1/balance/plants/WWTP-01"),
+        _reads_all(200, 403),
+    ),
+    ("GET", "/api/v1/balance/regions/{region}"): (
+        Call("/api/v1/balance/regions/HZ"),
+        _reads_all(403),
+    ),
+    ("GET", "/api/v1/alarms"): (Call("/api/v1/alarms"), _reads_all(403)),
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"): (
+        Call(NO_ALARM, body={"comment": "seen"}),
+        # Past authorisation an unknown alarm is 404: the role check comes first.
+        {"anonymous": 401, "gateway": 403, "gateway_other": 403, "operator": 404, "admin": 404},
+    ),
+    ("GET", "/api/v1/alarms/stream"): (Call("/api/v1/alarms/stream"), _reads_all(403)),
+    ("GET", "/health"): (Call("/health"), PUBLIC),
+    ("GET", "/health/ready"): (Call("/health/ready"), PUBLIC),
+    ("GET", "/metrics"): (Call("/metrics"), PUBLIC),
+    ("GET", "/openapi.json"): (Call("/openapi.json"), PUBLIC),
+    ("GET", "/docs"): (Call("/docs"), PUBLIC),
+    ("GET", "/docs/oauth2-redirect"): (Call("/docs/oauth2-redirect"), PUBLIC),
+    ("GET", "/redoc"): (Call("/redoc"), PUBLIC),
+    ("GET", "/"): (Call("/"), PUBLIC),
+    ("GET", "/static"): (Call("/static/app.js"), PUBLIC),
+}
+
+
+def _walk(routes: Sequence[BaseRoute], prefix: str, found: set[tuple[str, str]]) -> None:
+    for route in routes:
+        if isinstance(route, APIRoute | Route):
+            found.update((m, prefix + route.path) for m in route.methods or () if m != "HEAD")
+        elif isinstance(route, Mount):
+            found.add(("GET", prefix + route.path))
+        elif hasattr(route, "original_router"):
+            # FastAPI ≥ 0.16x keeps an included router as one entry (prefix in its context).
+            context = route.include_context
+            _walk(route.original_router.routes, prefix + context.prefix, found)
+        else:
+            raise AssertionError(f"unknown route type {route!r}: teach this test to read it")
+
+
+def _routes() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    _walk(create_app(Settings(database_url="postgresql://unused/x")).routes, "", found)
+    return found
+
+
+def test_every_route_has_a_matrix_entry() -> None:
+    routes = _routes()
+    assert routes == set(MATRIX), {
+        "without an entry": sorted(routes - set(MATRIX)),
+        "no such route": sorted(set(MATRIX) - routes),
+    }
+
+
+@pytest.fixture
+async def api(registry_db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
+    db = registry_db_url
+    headers: dict[str, Any] = {"anonymous": {}}
+    for role, extra in (("operator", {}), ("admin", {}), ("gateway", {"gateway": "gw-01"})):
+        headers[role] = {"X-API-Key": create_key(db, name=f"{role} key", role=role, **extra)}  # type: ignore[arg-type]
+    headers["gateway_other"] = headers["gateway"]
+    settings = Settings(database_url=db, batch_linger_s=0.02)
+    async with running_api(settings) as base, httpx.AsyncClient(base_url=base, timeout=30) as c:
+        yield c, headers
+
+
+async def _status(
+    client: httpx.AsyncClient, method: str, call: Call, caller: str, headers: Any
+) -> int:
+    path, params, body = call.request(caller)
+    # Streamed: the alarm stream never ends, its status line is the answer.
+    async with client.stream(method, path, params=params, json=body, headers=headers) as resp:
+        return resp.status_code
+
+
+async def test_every_route_answers_each_caller_as_the_matrix_says(
+    api: tuple[httpx.AsyncClient, dict[str, Any]],
+) -> None:
+    client, headers = api
+    wrong = {}
+    for route, (call, expected) in sorted(MATRIX.items()):
+        got = {c: await _status(client, route[0], call, c, headers[c]) for c in CALLERS}
+        if got != expected:
+            wrong[route] = {c: (got[c], expected[c]) for c in CALLERS if got[c] != expected[c]}
+    assert not wrong, f"(got, documented) per caller: {wrong}"
