@@ -15,8 +15,8 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from wqmon.api.deps import Caller, State, ensure_readable, readable_sites, require_role
-from wqmon.api.keys import ApiKey
 from wqmon.api.errors import error_responses
+from wqmon.api.keys import ApiKey
 from wqmon.parameters import lookup
 
 router = APIRouter(tags=["sites"])
