@@ -107,3 +107,36 @@ async def test_openapi_documents_the_push_body(api: tuple[httpx.AsyncClient, str
     assert "ReadingIn" in spec["components"]["schemas"]
     assert "/api/v1/readings" in spec["paths"]
     assert (await client.get("/health")).json() == {"status": "ok"}
+
+
+def _metric(text: str, name: str) -> float:
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + "{")]
+    return sum(values)
+
+
+async def test_a_changed_value_is_a_counted_conflict_not_a_store(
+    api: tuple[httpx.AsyncClient, str],
+) -> None:
+    """First write wins; a resend with another value is a duplicate the source is told about."""
+    client, db = api
+    headers = {"X-API-Key": create_key(db, name="gw", role="gateway", gateway="gw-01")}
+    first = await client.post("/api/v1/readings", json=_body(n=3), headers=headers)
+    assert (first.json()["stored"], first.json()["duplicates"], first.json()["conflicts"]) == (
+        3,
+        0,
+        0,
+    )
+    changed = _body(n=3)
+    changed["readings"][1]["value"] = 999.0  # type: ignore[index]
+    changed["readings"][2]["flag"] = "M"  # type: ignore[index]
+    again = (await client.post("/api/v1/readings", json=changed, headers=headers)).json()
+    assert (again["stored"], again["duplicates"], again["conflicts"]) == (0, 3, 2)
+    # The stored values are the first ones.
+    assert _rows(db, "SELECT value, flag FROM reading ORDER BY ts") == [
+        (120.0, "N"),
+        (121.0, "N"),
+        (122.0, "N"),
+    ]
+    metrics = (await client.get("/metrics")).text
+    assert _metric(metrics, "wqmon_ingest_duplicate_readings_total") == 3
+    assert _metric(metrics, "wqmon_ingest_conflicting_readings_total") == 2

@@ -51,6 +51,7 @@ class Outcome:
 
     stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0  # of the duplicates, those whose value or flag differ (not stored)
     periods_stored: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     spooled: bool = False  # kept in the local spool; stored/duplicates are then what was accepted

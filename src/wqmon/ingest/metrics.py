@@ -30,6 +30,12 @@ class IngestMetrics:
             ["source"],
             registry=r,
         )
+        self.conflicts = Counter(
+            "wqmon_ingest_conflicting_readings",
+            "Duplicates whose value or flag differ from the stored reading (first write wins)",
+            ["source"],
+            registry=r,
+        )
         self.rejected = Counter(
             "wqmon_ingest_rejected_records",
             "Records refused and dead-lettered",

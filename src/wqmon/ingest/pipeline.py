@@ -367,6 +367,7 @@ class Pipeline:
                     stored_readings.append(reading)
                 else:
                     outcome.duplicates += 1
+                    outcome.conflicts += (reading.channel_id, reading.ts) in result.conflicting_keys
             for period in prepared.periods:
                 if id(period) in refused_periods:
                     outcome.rejected.append(
@@ -379,6 +380,7 @@ class Pipeline:
             )
             self.metrics.stored.labels(prepared.source).inc(outcome.stored)
             self.metrics.duplicates.labels(prepared.source).inc(outcome.duplicates)
+            self.metrics.conflicts.labels(prepared.source).inc(outcome.conflicts)
             self.metrics.periods_stored.labels(prepared.source).inc(outcome.periods_stored)
             self.metrics.inflight.dec()
             if not prepared.done.done():

@@ -8,6 +8,10 @@ batches after a replay is detected (replays come in runs).
 
 A row the database refuses (a check or range violation) does not sink its batch: the batch is
 split until the bad rows are isolated, the good ones are stored and the bad ones dead-lettered.
+
+First write wins, but not silently: a duplicate whose value or flag differs from the stored row
+(a correction sent as a resend) is reported in `WriteResult.conflicting_keys`; the pipeline
+counts it and tells the source. Corrections go through an audited path, never through a resend.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class WriteResult:
     """What one flush stored: the keys that were new, and the rows refused with their error."""
 
     new_reading_keys: set[tuple[int, Any]] | None = None  # None: every reading was new
+    conflicting_keys: set[tuple[int, Any]] = field(default_factory=set)  # duplicates, other value
     readings_inserted: int = 0
     periods_inserted: int = 0
     refused_readings: list[tuple[Reading, str]] = field(default_factory=list)
@@ -151,6 +156,11 @@ class ReadingWriter:
         result.new_reading_keys = keys
         if len(keys) < len(readings) - len(result.refused_readings):
             self._replay_batches = REPLAY_MODE_BATCHES
+            refused = {id(r) for r, _ in result.refused_readings}
+            duplicates = [
+                r for r in readings if (r.channel_id, r.ts) not in keys and id(r) not in refused
+            ]
+            result.conflicting_keys = await _conflicting(conn, duplicates)
 
     async def _copy_direct(
         self, conn: psycopg.AsyncConnection[Any], readings: list[Reading]
@@ -223,6 +233,28 @@ class ReadingWriter:
         left = await self._insert_isolating(conn, rows[:middle], insert, refused)
         right = await self._insert_isolating(conn, rows[middle:], insert, refused)
         return left | right
+
+
+_CONFLICTING_SQL = """
+SELECT r.channel_id, r.ts
+FROM unnest(%s::int[], %s::timestamptz[], %s::float8[], %s::text[]) AS d(channel_id, ts, value, flag)
+JOIN reading r ON r.channel_id = d.channel_id AND r.ts = d.ts
+WHERE r.value IS DISTINCT FROM d.value OR r.flag IS DISTINCT FROM d.flag
+"""
+
+
+async def _conflicting(conn: psycopg.AsyncConnection[Any], duplicates: list[Reading]) -> set[Key]:
+    """The keys of duplicates whose value or flag differs from the row stored (replays only)."""
+    if not duplicates:
+        return set()
+    columns = [
+        [r.channel_id for r in duplicates],
+        [r.ts for r in duplicates],
+        [r.value for r in duplicates],
+        [r.flag for r in duplicates],
+    ]
+    cur = await conn.execute(_CONFLICTING_SQL, columns)
+    return {(int(row[0]), row[1]) for row in await cur.fetchall()}
 
 
 def _error_text(exc: psycopg.Error) -> str:

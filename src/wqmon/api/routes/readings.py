@@ -32,7 +32,8 @@ class PushResult(BaseModel):
     """Counts after commit."""
 
     stored: int
-    duplicates: int
+    duplicates: int  # already stored: first write wins
+    conflicts: int  # of the duplicates, those whose value or flag differ from the stored one
     rejected: list[RejectedOut]
 
 
@@ -98,6 +99,7 @@ async def push_readings(
     return PushResult(
         stored=outcome.stored,
         duplicates=outcome.duplicates,
+        conflicts=outcome.conflicts,
         rejected=[
             RejectedOut(index=r.index, reason=r.reason, detail=r.detail) for r in outcome.rejected
         ],

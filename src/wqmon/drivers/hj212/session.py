@@ -285,6 +285,7 @@ class Session:
             outcome = await done
             state.readings += outcome.stored
             state.duplicates += outcome.duplicates
+            state.conflicts += outcome.conflicts
             state.periods += outcome.periods_stored
             if outcome.rejected:
                 first = outcome.rejected[0]

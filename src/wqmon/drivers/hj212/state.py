@@ -27,6 +27,7 @@ class LoggerState:
     uploads: int = 0  # data uploads (2011/2051/2061/2031), split pieces counted once each
     readings: int = 0  # readings newly stored
     duplicates: int = 0  # readings already stored (resends)
+    conflicts: int = 0  # of those, resends with another value than the stored one (not stored)
     periods: int = 0  # logger period records stored
     acks: int = 0  # 9014 answers sent
     errors: int = 0  # refused packets, rejected items, unit warnings, write timeouts
