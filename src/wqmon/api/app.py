@@ -37,6 +37,7 @@ from wqmon.api.routes import (
 )
 from wqmon.api.routes import health as health_routes
 from wqmon.api.routes.page import mount_page
+from wqmon.balance.dirty import mark_dirty
 from wqmon.ingest.directory import load_directory
 from wqmon.ingest.pipeline import Pipeline, pipeline_config
 from wqmon.protocol.push import BodyIn
@@ -73,7 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def connect() -> psycopg.AsyncConnection[Any]:
             return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
 
-        pipeline = Pipeline(connect, directory, pipeline_config(settings, role="api"))
+        # Pushed rows mark their rollup hours in their own transaction (docs/balance.md).
+        marks = None if settings.rollup_mode == "off" else mark_dirty
+        pipeline = Pipeline(
+            connect, directory, pipeline_config(settings, role="api"), on_stored=marks
+        )
         notifier = PushNotifier(url)  # tells ingest's alarm engine what pushes stored
         pipeline.add_commit_listener(notifier.on_commit)
         pipeline.start()

@@ -83,16 +83,8 @@ class RollupMaintainer:
 
     def on_commit(self, readings: list[Reading], periods: list[PeriodRecord]) -> None:
         """Remember the hours of newly stored rows (pipeline commit listener)."""
-        seen: set[tuple[int, int, int, int, int]] = set()
-        for reading in readings:
-            ts = reading.ts
-            key = (reading.channel_id, ts.hour, ts.day, ts.month, ts.year)
-            if key not in seen:  # a batch holds many readings per channel-hour: note each once
-                seen.add(key)
-                self._note(reading.channel_id, "sample", ts)
-        for period in periods:
-            if period.period in ("hour", "minute"):
-                self._note(period.channel_id, "period", period.ts)
+        for channel_id, kind, ts in changed_hours(readings, periods):
+            self._note(channel_id, kind, ts)
 
     def _note(self, channel_id: int, kind: str, ts: datetime) -> None:
         hours = self._pending.setdefault((channel_id, kind), set())
@@ -172,24 +164,12 @@ class RollupMaintainer:
         return self._insert_marks(conn, marks)
 
     def _affected(self, code: str, kind: str, hour: datetime) -> Iterator[datetime]:
-        if kind == "period":
-            yield hour
-            return
-        extent = self.settings.max_flow_gap if code == FLOW else self.settings.max_hold_age
-        end = ceil_hour(hour + HOUR + extent)
-        while hour < end:
-            yield hour
-            hour += HOUR
+        return affected_hours(code, kind, hour, self.settings)
 
     def _insert_marks(self, conn: Conn, marks: set[tuple[int, datetime]]) -> int:
         if not marks:
             return 0
-        points, hours = zip(*sorted(marks), strict=True)
-        conn.execute(
-            "INSERT INTO rollup_dirty (point_id, hour) "
-            "SELECT * FROM unnest(%s::int[], %s::timestamptz[]) ON CONFLICT DO NOTHING",
-            (list(points), list(hours)),
-        )
+        conn.execute(INSERT_MARKS_SQL, marks_columns(marks))
         self.stats.marked += len(marks)
         return len(marks)
 
@@ -227,6 +207,48 @@ class RollupMaintainer:
         while (done := self.cycle()) > 0:
             total += done
         return total
+
+
+INSERT_MARKS_SQL = (
+    "INSERT INTO rollup_dirty (point_id, hour) "
+    "SELECT * FROM unnest(%s::int[], %s::timestamptz[]) ON CONFLICT DO NOTHING"
+)
+
+
+def marks_columns(marks: set[tuple[int, datetime]]) -> tuple[list[int], list[datetime]]:
+    """The (point ids, hours) arrays of INSERT_MARKS_SQL, in key order (fewer lock waits)."""
+    points, hours = zip(*sorted(marks), strict=True)
+    return list(points), list(hours)
+
+
+def changed_hours(
+    readings: Iterable[Reading], periods: Iterable[PeriodRecord]
+) -> Iterator[tuple[int, str, datetime]]:
+    """(channel, kind, time) once per channel-hour of newly stored rows; kind sample|period."""
+    seen: set[tuple[int, int, int, int, int]] = set()
+    for reading in readings:
+        ts = reading.ts
+        key = (reading.channel_id, ts.hour, ts.day, ts.month, ts.year)
+        if key not in seen:  # a batch holds many readings per channel-hour: note each once
+            seen.add(key)
+            yield reading.channel_id, "sample", ts
+    for period in periods:
+        if period.period in ("hour", "minute"):
+            yield period.channel_id, "period", period.ts
+
+
+def affected_hours(
+    code: str, kind: str, hour: datetime, settings: RollupSettings = DEFAULT_SETTINGS
+) -> Iterator[datetime]:
+    """The UTC hours a new row at `hour` (floored) changes: its own, plus hold or gap reach."""
+    if kind == "period":
+        yield hour
+        return
+    extent = settings.max_flow_gap if code == FLOW else settings.max_hold_age
+    end = ceil_hour(hour + HOUR + extent)
+    while hour < end:
+        yield hour
+        hour += HOUR
 
 
 def runs(marks: Iterable[tuple[int, datetime]]) -> list[tuple[int, datetime, datetime]]:

@@ -45,7 +45,7 @@ from wqmon.ingest.spooler import Spooler
 from wqmon.ingest.validate import Context, Limits, validate_period, validate_reading
 from wqmon.model import DeadLetter, PeriodRecord, Reading
 from wqmon.settings import Settings, spool_folder
-from wqmon.store.writer import ReadingWriter, WriteResult
+from wqmon.store.writer import ReadingWriter, StoredHook, WriteResult
 from wqmon.supervision import PermanentHandler, backoff, restart_counter, start_supervised
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,10 @@ class Pipeline:
         config: PipelineConfig | None = None,
         metrics: IngestMetrics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        on_stored: StoredHook | None = None,
     ) -> None:
+        """`on_stored(conn, readings, periods)` runs in each storing transaction (new rows)."""
         self.config = config or PipelineConfig()
         self.directory = directory
         self.metrics = metrics or IngestMetrics()
@@ -90,7 +93,7 @@ class Pipeline:
         self._batches: asyncio.Queue[list[Prepared]] = asyncio.Queue(self.config.writers)
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[CommitListener] = []
-        self._writer = ReadingWriter()
+        self._writer = ReadingWriter(on_stored)
         self._held: dict[int, list[Prepared]] = {}  # writer n's batch, kept across a restart
         self._gathering: list[Prepared] = []  # the batcher's batch, kept across a restart
         self.spool: Spooler | None = None

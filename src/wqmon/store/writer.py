@@ -17,7 +17,7 @@ counts it and tells the source. Corrections go through an audited path, never th
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -47,6 +47,10 @@ _PERIOD_TYPES = [
 _DEAD_COLS = "source, peer, raw, reason, detail, received_at"
 _DEAD_TYPES = ["text", "text", "bytea", "text", "text", "timestamptz"]
 REPLAY_MODE_BATCHES = 8
+# Called inside the storing transaction with the rows that were new (e.g. rollup marks).
+StoredHook = Callable[
+    [psycopg.AsyncConnection[Any], list[Reading], list[PeriodRecord]], Awaitable[Any]
+]
 
 
 @dataclass
@@ -85,7 +89,8 @@ async def _copy_readings(
 class ReadingWriter:
     """Writes batches on one connection it does not own (the caller reconnects on failure)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stored: StoredHook | None = None) -> None:
+        self._on_stored = on_stored
         self._replay_batches = 0
         # Connections whose session has the staging tables. Held weakly, by the object itself:
         # a psycopg connection is one server session for its whole life, so a new connection
@@ -122,6 +127,8 @@ class ReadingWriter:
         async with conn.transaction():
             await self._store_readings(conn, list(readings), result)
             await self._store_periods(conn, list(periods), result)
+            if self._on_stored is not None:
+                await self._on_stored(conn, *_new_rows(readings, periods, result))
             dead = (
                 list(dead_letters)
                 + [
@@ -233,6 +240,18 @@ class ReadingWriter:
         left = await self._insert_isolating(conn, rows[:middle], insert, refused)
         right = await self._insert_isolating(conn, rows[middle:], insert, refused)
         return left | right
+
+
+def _new_rows(
+    readings: Sequence[Reading], periods: Sequence[PeriodRecord], result: WriteResult
+) -> tuple[list[Reading], list[PeriodRecord]]:
+    refused = {id(r) for r, _ in result.refused_readings}
+    new = result.new_reading_keys
+    stored = [
+        r for r in readings if id(r) not in refused and (new is None or (r.channel_id, r.ts) in new)
+    ]
+    refused_periods = {id(p) for p, _ in result.refused_periods}
+    return stored, [p for p in periods if id(p) not in refused_periods]
 
 
 _CONFLICTING_SQL = """
