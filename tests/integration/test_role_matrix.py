@@ -65,6 +65,20 @@ def _reads_all(gateway: int, gateway_other: int | None = None) -> dict[str, int]
     }
 
 
+def _operators(past_the_role_check: int) -> dict[str, int]:
+    """Writes for operators and admins only; what they get is the route's own answer."""
+    return {
+        "anonymous": 401,
+        "gateway": 403,
+        "gateway_other": 403,
+        "operator": past_the_role_check,
+        "admin": past_the_role_check,
+    }
+
+
+CHANNEL = {"point": "outfall", "parameter": "cod"}
+SPAN = {"from": "2025-06-01T00:00:00Z", "to": "2025-06-02T00:00:00Z"}
+DAYS = {"from": "2025-06-01", "to": "2025-06-02"}
 NO_ALARM = "/api/v1/alarms/999999/ack"
 MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
     ("GET", "/api/v1/sites"): (Call("/api/v1/sites"), _reads_all(200)),
@@ -96,6 +110,50 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
         {"anonymous": 401, "gateway": 403, "gateway_other": 403, "operator": 404, "admin": 404},
     ),
     ("GET", "/api/v1/alarms/stream"): (Call("/api/v1/alarms/stream"), _reads_all(403)),
+    # Data audit (docs/audit.md): operators and admins; gateways read validity and daily
+    # reports of their own sites. Writes are called with an empty body or an unknown id: past
+    # the role check that is a 422 or a 404.
+    ("POST", "/api/v1/audit/marks"): (Call("/api/v1/audit/marks", body={}), _operators(422)),
+    ("GET", "/api/v1/audit/marks"): (Call("/api/v1/audit/marks"), _reads_all(403)),
+    ("POST", "/api/v1/audit/marks/{mark_id}/revoke"): (
+        Call("/api/v1/audit/marks/999999/revoke", body={"comment": "x"}),
+        _operators(404),
+    ),
+    ("POST", "/api/v1/audit/corrections"): (
+        Call("/api/v1/audit/corrections", body={}),
+        _operators(422),
+    ),
+    ("GET", "/api/v1/audit/corrections"): (Call("/api/v1/audit/corrections"), _reads_all(403)),
+    ("POST", "/api/v1/audit/corrections/{correction_id}/revoke"): (
+        Call("/api/v1/audit/corrections/999999/revoke", body={"comment": "x"}),
+        _operators(404),
+    ),
+    ("GET", "/api/v1/audit/history"): (
+        Call("/api/v1/audit/history", params={"site": "ENT-01", **CHANNEL, **SPAN}),
+        _reads_all(403),
+    ),
+    ("GET", "/api/v1/audit/trace"): (
+        Call("/api/v1/audit/trace", params={"site": "ENT-01", **DAYS}),
+        _reads_all(403),
+    ),
+    ("GET", "/api/v1/validity"): (
+        Call(
+            "/api/v1/validity",
+            params={"site": "ENT-01", **DAYS},
+            other_params={"site": "WWTP-01", **DAYS},
+        ),
+        _reads_all(200, 403),
+    ),
+    ("GET", "/api/v1/compliance"): (Call("/api/v1/compliance"), _reads_all(403)),
+    ("GET", "/api/v1/reports/daily/{site}"): (
+        Call(
+            "/api/v1/reports/daily/ENT-01",
+            "/api/v1/reports/daily/WWTP-01",
+            params={"date": "2025-06-01"},
+        ),
+        _reads_all(200, 403),
+    ),
+    ("GET", "/favicon.ico"): (Call("/favicon.ico"), PUBLIC),
     ("GET", "/health"): (Call("/health"), PUBLIC),
     ("GET", "/health/ready"): (Call("/health/ready"), PUBLIC),
     ("GET", "/metrics"): (Call("/metrics"), PUBLIC),
