@@ -113,10 +113,15 @@ def _balance_report(args: argparse.Namespace, settings: Settings) -> int:
 
     output = Path(args.output or f"balance-{args.region}-{args.year}.{args.format}")
     with psycopg.connect(libpq_url(settings.database_url)) as conn:
-        report = write_report(conn, args.region, args.year, args.format, output, lang=args.lang)
+        try:
+            report = write_report(conn, args.region, args.year, args.format, output, lang=args.lang)
+        except ValueError as exc:  # a year that has not started
+            print(f"wqmon: error: {exc}", file=sys.stderr)
+            return 2
     rate = report.account.collection_rate
     shown = "n/a" if rate is None else f"{rate:.1%}"
-    print(f"wrote {output}: {report.code} {report.year}, collection rate {shown}")
+    span = "" if report.to_date is None else f" (year to date, to {report.to_date}; not final)"
+    print(f"wrote {output}: {report.code} {report.year}{span}, collection rate {shown}")
     return 0
 
 

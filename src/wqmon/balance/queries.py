@@ -4,6 +4,11 @@
 the accounts themselves (the report builds on it). Both read `point_day` sums (see
 `wqmon.balance.sums`) and hand them to the pure account code; hourly plant figures come from
 `point_hour`. Dates are local calendar days of the sites, [start, end).
+
+A region period that has not ended (the current year) is cut at the start of the sites' current
+local day: produced load is computed over the same elapsed days as the collected load (year to
+date), the answer says `to_date` and `as_of`, and only an ended period is `final`
+(docs/balance.md, "Open periods").
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from wqmon.balance.accounts import Granularity, PlantAccount, PointTotals, day_bounds
 from wqmon.balance.records import COD, FLOW
@@ -195,6 +201,21 @@ def _region_period(
     )
 
 
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # the zone of a region without sites (docs/balance.md)
+
+
+def local_today(registry: Registry, code: str, now: datetime | None = None) -> date:
+    """The current local day of a region: in the time zone of its subtree's first site."""
+    sites = [s for r in registry.subtree(code) for s in r.sites]
+    zone = sites[0].tz if sites else DEFAULT_ZONE
+    return (now or datetime.now(UTC)).astimezone(zone).date()
+
+
+def elapsed(start: date, end: date, today: date) -> date:
+    """The end of the elapsed part of [start, end) on `today`: whole local days only."""
+    return max(start, min(end, today))
+
+
 def region_periods(
     conn: Conn,
     registry: Registry,
@@ -219,12 +240,23 @@ def region_year_and_months(
     code: str,
     year: int,
     *,
+    today: date | None = None,
     settings: RegionSettings = DEFAULT_REGION_SETTINGS,
 ) -> tuple[RegionPeriod, list[RegionPeriod]]:
-    """A region's year and its 12 months from one pass over `point_day` (months add up)."""
+    """A region's year and its months from one pass over `point_day` (months add up).
+
+    A year not yet ended is cut at `today` (default: the region's local day): year to date.
+
+    Raises:
+        ValueError: The year has not started on `today`.
+    """
     tree = registry.subtree(code)
     scope = _scope([s for r in tree for s in r.sites])
-    whole = (date(year, 1, 1), date(year + 1, 1, 1))
+    first = date(year, 1, 1)
+    as_of = today or local_today(registry, code)
+    whole = (first, elapsed(first, date(year + 1, 1, 1), as_of))
+    if whole[1] <= whole[0]:
+        raise ValueError(f"{year} has no elapsed day yet (today is {as_of.isoformat()})")
     bounds = periods(*whole, Granularity.MONTH)
     fetched = _fetch(conn, scope, bounds, Granularity.MONTH)
     months = [_region_period(tree, scope, b, fetched, settings) for b in bounds]
@@ -248,22 +280,35 @@ def region_balance(
     start: date | None = None,
     end: date | None = None,
     granularity: Granularity | None = None,
+    today: date | None = None,
 ) -> dict[str, object]:
     """`GET /balance/regions/{region}?year=` (or from/to): the account tree, plants, enterprises.
 
-    With a granularity, `periods` holds one entry per day, month or year.
+    With a granularity, `periods` holds one entry per day, month or year. A span reaching past
+    `today` (default: the region's local day) is cut there: `status` is `to_date`, `end` the
+    cut, `requested_end` what was asked; each period says whether it is `final`.
     """
     lo, hi = year_bounds(year, start, end)
     registry = load_registry(conn)
     ref = registry.region(region)
-    found = region_periods(conn, registry, region, lo, hi, granularity=granularity)
-    body = [jsonable(p) for p in found]
+    as_of = today or local_today(registry, region)
+    cut = elapsed(lo, hi, as_of)
+    found = (
+        region_periods(conn, registry, region, lo, cut, granularity=granularity) if cut > lo else []
+    )
+    body = [
+        {**jsonable(p), "final": p.end < cut or cut == hi}  # type: ignore[dict-item]
+        for p in found
+    ]
     return {
         "region": ref.code,
         "name": ref.name,
         "kind": ref.kind,
         "start": lo.isoformat(),
-        "end": hi.isoformat(),
+        "end": cut.isoformat(),
+        "requested_end": hi.isoformat(),
+        "status": "final" if cut == hi else "to_date",
+        "as_of": as_of.isoformat(),
         "periods": body,
     }
 

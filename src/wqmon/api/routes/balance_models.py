@@ -140,6 +140,7 @@ class RegionPeriodOut(BaseModel):
 
     start: date
     end: date
+    final: bool = Field(description="false for the elapsed part of a period not yet ended")
     account: RegionAccountOut
     plants: list[PlantAccountOut]
     enterprises: list[EnterpriseOut]
@@ -152,5 +153,10 @@ class RegionBalanceOut(BaseModel):
     name: str
     kind: str
     start: date
-    end: date
+    end: date = Field(description="end of the figures: requested_end, or as_of when cut")
+    requested_end: date
+    status: Literal["final", "to_date"] = Field(
+        description="to_date: the span has not ended; figures cover [start, as_of) only"
+    )
+    as_of: date = Field(description="the region's current local day when answered")
     periods: list[RegionPeriodOut]

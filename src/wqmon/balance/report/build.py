@@ -7,7 +7,7 @@ granularity over `point_day`); the writers (CSV, XLSX, HTML) only format what it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from wqmon.balance.accounts import PlantAccount
 from wqmon.balance.queries import EnterprisePoint, RegionPeriod, region_year_and_months
@@ -27,6 +27,8 @@ class RegionReport:
         year_period: The account of the year, with plants and enterprises of the subtree.
         months: The region's account of each month (children nested as well).
         generated_at: When the report was made, UTC.
+        to_date: The end of the figures when the year has not ended (year to date:
+            1 January up to this local day, excluded); None when the year is final.
     """
 
     code: str
@@ -35,6 +37,14 @@ class RegionReport:
     year_period: RegionPeriod
     months: tuple[RegionPeriod, ...]
     generated_at: datetime
+    to_date: date | None = None
+
+    @property
+    def period_label(self) -> str:
+        """The year, or the ISO 8601 interval of a year to date (CSV and XLSX period column)."""
+        if self.to_date is None:
+            return str(self.year)
+        return f"{self.year}-01-01/{self.to_date.isoformat()}"
 
     @property
     def account(self) -> RegionAccount:
@@ -70,10 +80,10 @@ class RegionReport:
         return self.registry.sites[code].region
 
 
-def build_report(conn: Conn, region: str, year: int) -> RegionReport:
-    """Read and compute everything a region-year report needs."""
+def build_report(conn: Conn, region: str, year: int, today: date | None = None) -> RegionReport:
+    """Read and compute everything a region-year report needs (a year not ended: to date)."""
     registry = load_registry(conn)
-    whole, months = region_year_and_months(conn, registry, region, year)
+    whole, months = region_year_and_months(conn, registry, region, year, today=today)
     return RegionReport(
         code=registry.region(region).code,
         year=year,
@@ -81,4 +91,5 @@ def build_report(conn: Conn, region: str, year: int) -> RegionReport:
         year_period=whole,
         months=tuple(months),
         generated_at=datetime.now(UTC),
+        to_date=None if whole.end == date(year + 1, 1, 1) else whole.end,
     )

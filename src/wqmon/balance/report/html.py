@@ -225,12 +225,23 @@ def _figures(report: RegionReport, w: _Words) -> list[tuple[str, str]]:
     ]
 
 
+def _year_text(report: RegionReport, w: _Words) -> str:
+    if report.to_date is None:
+        return f"{report.year}"
+    end = report.to_date.isoformat()
+    return w(
+        f"{report.year}（年度未结束：截至 {end}，不含当日；产生量按已过天数计，非最终数据）",
+        f"{report.year} (year to date, up to {end} excluded; produced load over the elapsed "
+        "days; not final)",
+    )
+
+
 def _cover(report: RegionReport, w: _Words) -> str:
     a = report.account
     name = escape(report.region_name(report.code))
     facts = [
         (w("区域", "Region"), f"{name} ({escape(report.code)})"),
-        (w("核算年度", "Year"), f"{report.year}"),
+        (w("核算年度", "Year"), _year_text(report, w)),
         (
             w("范围", "Scope"),
             w(

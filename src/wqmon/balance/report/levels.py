@@ -40,7 +40,7 @@ class Level:
 
 def levels(report: RegionReport) -> list[Level]:
     """The report's levels, in reading order."""
-    year = str(report.year)
+    year = report.period_label
     regions = report.regions()
     region_ident = ("代码 code", "名称 name", "层级 depth")
     site_ident = ("代码 code", "名称 name", "区域 region")
