@@ -9,7 +9,7 @@ canonical units, giving a `Reading`, which is what the store writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -64,6 +64,11 @@ class Reading(NamedTuple):
     flag: str
     source: str
     received_at: datetime
+
+    def late(self, window: timedelta | None) -> bool:
+        """Whether it arrived more than `window` after its time (backfill, replay, re-sent
+        history): kept and rolled up, but not live (docs/alarms.md, "Late data")."""
+        return window is not None and self.received_at - self.ts > window
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     alarm_live_exceedance_delay_s: float = Field(1800.0, ge=0)
     alarm_no_data_continuous_s: float = Field(1800.0, gt=0)  # flow, pH, temperature
     alarm_no_data_analyser_s: float = Field(4 * 3600.0, gt=0)  # COD, NH3-N, TP, TN
+    # Readings received later than this after their time are late (backfill, replay, re-sent
+    # history): no live alarm opens or closes on them; hour and day rules still see them.
+    alarm_live_window_continuous_s: float = Field(600.0, gt=0)
+    alarm_live_window_analyser_s: float = Field(3 * 3600.0, gt=0)  # a result comes 1–2 h late
     alarm_overrides: dict[str, dict[str, float | list[str]]] = Field(default_factory=dict)
     # Per rule: {"implausible": {"delay_s": 0, "clear_delay_s": 600}}
     alarm_policy_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)

@@ -86,10 +86,14 @@ class ChannelRules:
         plausible_margin: Values above this fraction of the parameter's plausible upper bound
             are implausible (the validator already refused the ones beyond it).
         disabled: Rules that do not run for this channel.
+        live_window: A reading received later than this after its time is late (a backfill,
+            a replay, a logger's re-sent history): the live rules and the no-data rule leave
+            it alone, the hour and day rules still judge it. None: every reading is live.
     """
 
     no_data: timedelta
     flat_window: timedelta
+    live_window: timedelta | None = None
     flat_min_samples: int = 12
     low_influent: float = 260.0
     jump_factor: float = 10.0
@@ -124,6 +128,11 @@ class AlarmConfig:
         renotify: Re-notify an unacknowledged open alarm this often.
         low_influent: Default inlet COD threshold, mg/L (city policy: 260).
         overrides: Keyed `SITE/point` or `SITE/point/alias`; the channel key wins.
+        live_window_continuous: Receipt delay beyond which a continuous sensor's reading is
+            late (`ChannelRules.live_window`); None (the library default, used by rule tests):
+            every reading is live. `wqmon ingest` sets both from its settings.
+        live_window_analyser: The same for analysers, whose results arrive with their sample
+            time up to a cycle (1–2 h) after it (docs/field-facts.md §3).
     """
 
     policies: Mapping[Rule, Policy] = field(default_factory=lambda: dict(DEFAULT_POLICIES))
@@ -136,6 +145,8 @@ class AlarmConfig:
     renotify: timedelta = timedelta(hours=1)
     overrides: Mapping[str, ChannelOverride] = field(default_factory=dict)
     low_influent: float = 260.0
+    live_window_continuous: timedelta | None = None
+    live_window_analyser: timedelta | None = None
 
     def policy(self, rule: Rule) -> Policy:
         return self.policies.get(rule, DEFAULT_POLICIES[rule])
@@ -149,6 +160,7 @@ class AlarmConfig:
             # An analyser gives one result per cycle; a few identical results already count.
             flat_min_samples=3 if analyser else 12,
             low_influent=self.low_influent,
+            live_window=self.live_window_analyser if analyser else self.live_window_continuous,
         )
         for key in (f"{site}/{point}", f"{site}/{point}/{parameter.alias}"):
             override = self.overrides.get(key)
@@ -191,6 +203,8 @@ def config_from_settings(settings: Settings) -> AlarmConfig:
         renotify=timedelta(seconds=settings.alarm_renotify_s),
         overrides=overrides,
         low_influent=settings.alarm_low_influent_mg_l,
+        live_window_continuous=timedelta(seconds=settings.alarm_live_window_continuous_s),
+        live_window_analyser=timedelta(seconds=settings.alarm_live_window_analyser_s),
     )
 
 

@@ -58,6 +58,7 @@ class EngineStats:
     batches: int = 0
     readings: int = 0
     dropped: int = 0  # readings in batches dropped because the queue was full
+    late: int = 0  # readings kept out of the live rules: received beyond their live window
     events: int = 0
     store_errors: int = 0
     hours: int = 0  # point-hours evaluated by the aggregate rules
@@ -252,6 +253,10 @@ class AlarmEngine:
             spec = channels.get(cid)
             if spec is None:
                 continue  # a channel added since the last reload
+            newest[cid] = reading.ts  # sorted: the last one is the newest (hour rules)
+            if reading.late(spec.rules.live_window):
+                self.stats.late += 1  # history: neither raises nor clears, nor ends a silence
+                continue
             state = states.get(cid)
             if state is None:
                 state = states[cid] = self._new_state(spec, watched_since=None)
@@ -260,11 +265,9 @@ class AlarmEngine:
                 # declared the range invalid, so the value and state rules leave it alone.
                 if state.last_ts is None or reading.ts > state.last_ts:
                     state.last_ts = reading.ts
-                newest[cid] = reading.ts
                 continue
             for finding in live_rules(spec, state, reading, config):
                 self._observe(finding, changes)
-            newest[cid] = reading.ts  # sorted: the last one is the newest
         points: dict[PointKey, datetime] = {}
         for cid, ts in newest.items():
             spec = channels[cid]
