@@ -60,6 +60,12 @@ class ModbusMetrics:
             ["component", "device"],
             registry=r,
         )
+        self.up = Gauge(
+            "wqmon_modbus_device_up",
+            "1 while the device answers its polls, 0 while its link is down (ADR 0010)",
+            ["component", "device"],
+            registry=r,
+        )
 
 
 class MqttMetrics:

@@ -108,17 +108,20 @@ async def test_readings_raw_and_bucketed(api: Api) -> None:
     assert (body["bucket"], body["truncated"]) == (None, False)
     [series] = body["series"]
     assert (series["point"], series["parameter"], series["unit"]) == ("inlet", "w01018", "mg/L")
-    assert [p["value"] for p in series["points"]] == [v for _, v, _ in samples]
+    # The D reading is a gap (null): it measured nothing of the water.
+    assert [p["value"] for p in series["points"]] == [
+        v if f == "N" else None for _, v, f in samples
+    ]
     hourly = await api.client.get(
         "/api/v1/readings", params=query | window | {"bucket": "1h"}, headers=api.operator
     )
     buckets = hourly.json()["series"][0]["points"]
     assert len(buckets) == 3
     for k, bucket in enumerate(buckets):
-        own = samples[12 * k : 12 * (k + 1)]
+        own = [s for s in samples[12 * k : 12 * (k + 1)] if s[2] == "N"]  # valid ones only
         assert datetime.fromisoformat(bucket["ts"]) == T0 + timedelta(hours=k)
         assert bucket["value"] == pytest.approx(fmean(v for _, v, _ in own))
-        assert (bucket["min"], bucket["max"], bucket["count"]) == (own[0][1], own[-1][1], 12)
+        assert (bucket["min"], bucket["max"], bucket["count"]) == (own[0][1], own[-1][1], len(own))
     assert [b["flag"] for b in buckets] == ["N", "DN", "N"]
     both = await api.client.get(
         "/api/v1/readings", params={"site": "WWTP-01", **window}, headers=api.operator

@@ -172,7 +172,7 @@ async def test_nan_is_stored_as_fault_with_the_last_good_value(
     assert [(v, f) for _ts, v, f, _src in rig.rows("w01018")] == [(312.5, "N"), (312.5, "D")]
 
 
-async def test_silent_device_gets_flag_b_without_stalling_its_bus(
+async def test_a_device_silent_from_the_start_stores_no_reading_and_is_down(
     db_url: str, tmp_path: Path, fleet: ModbusMeterSimulator
 ) -> None:
     bindings = BINDINGS.replace(
@@ -190,9 +190,14 @@ async def test_silent_device_gets_flag_b_without_stalling_its_bus(
         assert alive.last_good_poll is not None
         assert not dead.available
         assert "no valid answer" in (dead.last_error or "")
-        await rig.until(stored("plant/9", 1))
-    cods = rig.rows("w01018")
-    assert [(v, f) for _ts, v, f, _src in cods] == [(0.0, "B")]  # once per outage for COD
+        assert dead.link_down_since is not None
+        assert alive.link_down_since is None
+        telemetry = rig.service.telemetry
+        assert telemetry.value("wqmon_modbus_device_up", component="modbus", device="plant/9") == 0
+        assert telemetry.value("wqmon_modbus_device_up", component="modbus", device="plant/1") == 1
+        assert dead.emitted == 0
+    # Never measured, never stored: no 0.0 flagged B stands in for a value (ADR 0010).
+    assert rig.rows("w01018") == []
 
 
 async def test_polling_resumes_after_the_server_restarts(

@@ -77,15 +77,31 @@ def test_fault_carries_the_last_good_value() -> None:
     assert [(v, f) for _i, v, f, _ts, _u in got] == [(300.0, "N"), (300.0, "D")]
 
 
-def test_failure_gives_b_once_for_analysers_every_poll_for_flow() -> None:
+def test_a_fault_before_any_good_value_is_not_a_reading() -> None:
+    binding = _binding("hach-cod", {"cod": "w01018"})
+    got = _polls(binding, [PointValue(None, "D"), PointValue(300.0, "N")], "cod")
+    assert [(i, v, f) for i, v, f, _ts, _u in got] == [(1, 300.0, "N")]  # no invented 0.0
+
+
+def test_a_failure_before_any_good_value_is_not_a_reading() -> None:
+    """No value was ever measured: nothing to store (the link state is the device's state)."""
     memory: dict[str, ChannelMemory] = {}
+    cod = _binding("hach-cod", {"cod": "w01018"})
+    assert failure_readings(cod, HACH, T0, memory) == []
+    poll_readings(cod, HACH, {"cod": PointValue(300.0, "N")}, T0 + timedelta(minutes=1), memory)
+    later = failure_readings(cod, HACH, T0 + timedelta(minutes=2), memory)
+    assert [(r.value, r.flag) for r in later] == [(300.0, "B")]
+
+
+def test_failure_gives_b_once_for_analysers_every_poll_for_flow() -> None:
+    memory: dict[str, ChannelMemory] = {"w01018": ChannelMemory(last_value=300.0)}
     cod = _binding("hach-cod", {"cod": "w01018"})
     first = failure_readings(cod, HACH, T0, memory)
     again = failure_readings(cod, HACH, T0 + timedelta(minutes=1), memory)
-    assert [(r.value, r.flag) for r in first] == [(0.0, "B")]
+    assert [(r.value, r.flag) for r in first] == [(300.0, "B")]
     assert again == []
     flow = _binding("siemens-mag6000", {"flow": "w00000"})
-    flow_memory: dict[str, ChannelMemory] = {}
+    flow_memory: dict[str, ChannelMemory] = {"w00000": ChannelMemory(last_value=450.0)}
     for i in range(3):
         assert [
             r.flag for r in failure_readings(flow, MAG, T0 + timedelta(minutes=i), flow_memory)

@@ -2,6 +2,10 @@
 
 Buckets use TimescaleDB's `time_bucket` when the extension is there and PostgreSQL's `date_bin`
 otherwise; both align buckets of up to a day on UTC midnight, so the two modes give the same rows.
+
+A value with an invalid flag (`B` link down, `D` fault, `C` calibration, …) measured nothing of
+the water: it is `null` in a raw series and left out of a bucket's mean, min, max and count, so
+charts draw it as a gap; the flags still say why (docs/api.md, "Readings").
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from wqmon.api.deps import Caller, State, ensure_readable, has_time_bucket
 from wqmon.api.errors import error_responses
+from wqmon.flags import DEFAULT_VALID_FLAGS
 from wqmon.parameters import lookup
 
 router = APIRouter(tags=["readings"])
@@ -30,11 +35,14 @@ class SamplePoint(BaseModel):
     """A raw reading, or one bucket's aggregate (then `min`, `max` and `count` are set)."""
 
     ts: datetime = Field(description="reading time, or the bucket's start (UTC)")
-    value: float = Field(description="the reading, or the bucket's mean")
+    value: float | None = Field(
+        description="the reading, or the mean of the bucket's valid readings; null (a gap) "
+        "when the flag is invalid or the bucket has no valid reading"
+    )
     flag: str = Field(description="the reading's flag, or the bucket's distinct flags")
     min: float | None = None
     max: float | None = None
-    count: int | None = None
+    count: int | None = Field(None, description="valid readings in the bucket")
 
 
 class SeriesOut(BaseModel):
@@ -103,14 +111,16 @@ ORDER BY p.code, c.parameter
 """
 
 _RAW = """
-SELECT channel_id, ts, value, flag, NULL::float8, NULL::float8, NULL::bigint
+SELECT channel_id, ts, CASE WHEN flag = ANY(%(valid)s) THEN value END, flag,
+       NULL::float8, NULL::float8, NULL::bigint
 FROM reading WHERE channel_id = ANY(%(ids)s) AND ts >= %(lo)s AND ts < %(hi)s
 ORDER BY channel_id, ts LIMIT %(limit)s
 """
 
 _BUCKETED = """
-SELECT channel_id, {bucket} AS b, avg(value), string_agg(DISTINCT flag, ''), min(value),
-       max(value), count(*)
+SELECT channel_id, {bucket} AS b, avg(value) FILTER (WHERE flag = ANY(%(valid)s)),
+       string_agg(DISTINCT flag, ''), min(value) FILTER (WHERE flag = ANY(%(valid)s)),
+       max(value) FILTER (WHERE flag = ANY(%(valid)s)), count(*) FILTER (WHERE flag = ANY(%(valid)s))
 FROM reading WHERE channel_id = ANY(%(ids)s) AND ts >= %(lo)s AND ts < %(hi)s
 GROUP BY channel_id, b ORDER BY channel_id, b LIMIT %(limit)s
 """
@@ -149,7 +159,7 @@ async def get_readings(
             )
         code = known.code
     args: dict[str, Any] = {"site": site, "point": point, "parameter": code}
-    args |= {"lo": lo, "hi": hi, "limit": limit}
+    args |= {"lo": lo, "hi": hi, "limit": limit, "valid": sorted(DEFAULT_VALID_FLAGS)}
     if bucket is not None:
         args["secs"] = _bucket_seconds(bucket)
         sql = _BUCKETED.format(bucket=_TIME_BUCKET if await has_time_bucket(state) else _DATE_BIN)

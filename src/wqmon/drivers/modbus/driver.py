@@ -113,6 +113,7 @@ class ModbusDriver:
         metrics.polls.labels(self.name, device).inc()
         if state.consecutive_errors:  # a poll that is answered resets it to 0
             metrics.failures.labels(self.name, device).inc()
+        metrics.up.labels(self.name, device).set(0 if state.link_down_since else 1)
         if readings:
             state.emitted += len(readings)
             peer = f"modbus:{state.binding.key}"
@@ -149,6 +150,7 @@ def snapshot(driver: ModbusDriver) -> dict[str, dict[str, object]]:
             "last_poll": s.last_poll,
             "last_good_poll": s.last_good_poll,
             "last_error": s.last_error,
+            "link_down_since": s.link_down_since,
             "stored": s.stored,
             "rejected": s.rejected,
         }

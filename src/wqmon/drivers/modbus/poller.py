@@ -46,6 +46,7 @@ class DeviceState:
     last_poll: datetime | None = None
     last_good_poll: datetime | None = None
     last_error: str | None = None
+    link_down_since: datetime | None = None  # first failed poll of the current outage
     emitted: int = 0  # readings handed to the pipeline
     stored: int = 0  # of those, committed as new rows
     rejected: int = 0  # refused by validation or the store
@@ -74,7 +75,8 @@ class DevicePoller:
         self._tz = ZoneInfo(binding.timezone)
 
     async def poll(self, hub: BusHub, now: datetime) -> list[RawReading]:
-        """One poll; returns the readings to store (B readings when the device is silent)."""
+        """One poll; returns the readings to store (B readings carrying the last measured
+        values when the device is silent; its link state is in `state`)."""
         state = self.state
         state.polls += 1
         state.last_poll = now
@@ -84,11 +86,14 @@ class DevicePoller:
             self._failed(exc)
             if isinstance(exc, ModbusExceptionResponse):
                 return []  # the device answered "no": a profile problem, not a comms failure
+            if state.link_down_since is None:
+                state.link_down_since = now
             return failure_readings(self.binding, self.profile, now, state.memory)
         if state.consecutive_errors:
             log.info("Modbus device %s answers again", self.binding.key)
         state.consecutive_errors = 0
         state.last_error = None
+        state.link_down_since = None
         state.last_good_poll = now
         return poll_readings(self.binding, self.profile, decoded, now, state.memory)
 

@@ -12,8 +12,10 @@ device's per-channel memory; these functions decide what to store.
 - **Failures.** A device that does not answer gets a ``B`` reading (HJ 212: communication failure
   between instrument and logger) per channel, at the poll time, subject to the same change rule:
   an analyser channel gets one ``B`` when the outage starts, a flow channel one per failed poll.
-  ``B``, like ``D`` for a NaN or sentinel, is invalid data; the stored value is the last good one
-  (0 when none is known) because the column needs a number, and it never enters statistics.
+  ``B``, like ``D`` for a NaN or sentinel, is invalid data; the stored value is the channel's last
+  measured one, and it never enters statistics. A channel with no measured value since start
+  gets no reading at all: a value the meter never measured is not stored as one. The device's
+  link state lives in its `DeviceState` and the `wqmon_modbus_device_up` gauge (ADR 0010).
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ def poll_readings(
             ts = poll_time
         else:
             continue
-        value = result.value if result.value is not None else (mem.last_value or 0.0)
+        value = result.value if result.value is not None else mem.last_value
+        if value is None:
+            continue  # a fault before any measured value: nothing was measured to store
         unit = profile.point(name).unit
         readings.append(RawReading(binding.site, binding.point, code, ts, value, unit, result.flag))
     return readings
@@ -99,18 +103,20 @@ def failure_readings(
     poll_time: datetime,
     memory: dict[str, ChannelMemory],
 ) -> list[RawReading]:
-    """The ``B`` readings for a poll the device did not answer (none with on_failure: silent)."""
+    """The ``B`` readings for a poll the device did not answer (none with on_failure: silent),
+    for the channels with a measured value to carry."""
     if binding.on_failure != "flag_b":
         return []
     flag = Flag.COMMS_FAILURE.value
     readings: list[RawReading] = []
     for name, code in binding.points:
         mem = memory.setdefault(code, ChannelMemory())
+        if mem.last_value is None:
+            continue  # never measured: the outage is the device's state, not a reading
         if _changed(mem, (None, flag), stores_unchanged(binding, code)):
-            value = mem.last_value or 0.0
             unit = profile.point(name).unit
             readings.append(
-                RawReading(binding.site, binding.point, code, poll_time, value, unit, flag)
+                RawReading(binding.site, binding.point, code, poll_time, mem.last_value, unit, flag)
             )
     return readings
 
