@@ -38,7 +38,7 @@ from wqmon.api.routes import (
 from wqmon.api.routes import health as health_routes
 from wqmon.api.routes.page import mount_page
 from wqmon.balance.dirty import mark_dirty
-from wqmon.ingest.directory import load_directory
+from wqmon.ingest.directory import Directory, load_directory
 from wqmon.ingest.pipeline import Pipeline, pipeline_config
 from wqmon.protocol.push import BodyIn
 from wqmon.settings import Settings, libpq_url
@@ -57,6 +57,17 @@ async def _reload_directory(state: AppState) -> None:
             log.debug("registry reload skipped: %s", exc)
 
 
+def _push_pipeline(settings: Settings, url: str, directory: Directory) -> Pipeline:
+    """The pipeline of HTTP pushes; its rows mark their rollup hours in their own transaction,
+    so ingest's rollup worker recomputes them (docs/balance.md, "Keeping rollups current")."""
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+
+    marks = None if settings.rollup_mode == "off" else mark_dirty
+    return Pipeline(connect, directory, pipeline_config(settings, role="api"), on_stored=marks)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; the database is reached in the lifespan, not here."""
     settings = settings or Settings()
@@ -70,15 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.open()
         async with pool.connection() as conn:
             directory = await load_directory(conn)
-
-        async def connect() -> psycopg.AsyncConnection[Any]:
-            return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
-
-        # Pushed rows mark their rollup hours in their own transaction (docs/balance.md).
-        marks = None if settings.rollup_mode == "off" else mark_dirty
-        pipeline = Pipeline(
-            connect, directory, pipeline_config(settings, role="api"), on_stored=marks
-        )
+        pipeline = _push_pipeline(settings, url, directory)
         notifier = PushNotifier(url)  # tells ingest's alarm engine what pushes stored
         pipeline.add_commit_listener(notifier.on_commit)
         pipeline.start()
