@@ -62,7 +62,7 @@ class ModbusMetrics:
         )
         self.up = Gauge(
             "wqmon_modbus_device_up",
-            "1 while the device answers its polls, 0 while its link is down (ADR 0010)",
+            "1 while the device answers its polls, 0 while its link is down (ADR 0011)",
             ["component", "device"],
             registry=r,
         )

@@ -196,7 +196,7 @@ async def test_a_device_silent_from_the_start_stores_no_reading_and_is_down(
         assert telemetry.value("wqmon_modbus_device_up", component="modbus", device="plant/9") == 0
         assert telemetry.value("wqmon_modbus_device_up", component="modbus", device="plant/1") == 1
         assert dead.emitted == 0
-    # Never measured, never stored: no 0.0 flagged B stands in for a value (ADR 0010).
+    # Never measured, never stored: no 0.0 flagged B stands in for a value (ADR 0011).
     assert rig.rows("w01018") == []
 
 

@@ -15,7 +15,7 @@ device's per-channel memory; these functions decide what to store.
   ``B``, like ``D`` for a NaN or sentinel, is invalid data; the stored value is the channel's last
   measured one, and it never enters statistics. A channel with no measured value since start
   gets no reading at all: a value the meter never measured is not stored as one. The device's
-  link state lives in its `DeviceState` and the `wqmon_modbus_device_up` gauge (ADR 0010).
+  link state lives in its `DeviceState` and the `wqmon_modbus_device_up` gauge (ADR 0011).
 """
 
 from __future__ import annotations
