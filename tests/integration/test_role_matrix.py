@@ -76,6 +76,14 @@ def _operators(past_the_role_check: int) -> dict[str, int]:
     }
 
 
+READS = {"anonymous": 401, "gateway": 403, "gateway_other": 403, "operator": 200, "admin": 200}
+STEPS = {"anonymous": 401, "gateway": 403, "gateway_other": 403, "operator": 403, "admin": 403}
+# Valid bodies: the accounting routes check the role after the body is validated.
+REASON = {"reason": "x"}
+COMMENTS = {"comments": [{"comment": "x"}]}
+INPUT = {"value": 1, "source_department": "x", "document_ref": "x", "document_date": "2026-01-05"}
+PLAN = {"measures": "x", "responsible_unit": "x", "deadline": "2026-06-30", "status": "planned"}
+WORK = {"year": 2025, "name": "x", "kind": "other", "planned_completion": "2026-06-30"}
 CHANNEL = {"point": "outfall", "parameter": "cod"}
 SPAN = {"from": "2025-06-01T00:00:00Z", "to": "2025-06-02T00:00:00Z"}
 DAYS = {"from": "2025-06-01", "to": "2025-06-02"}
@@ -153,6 +161,67 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
         ),
         _reads_all(200, 403),
     ),
+    # The accounting cycle (docs/accounting.md): gateways see none of it; operators and admins
+    # read every account, report and result and take no step. The county, city and province
+    # keys' own steps are tested state by state in test_accounting_roles.py.
+    **{
+        ("GET", f"/api/v1/accounting{path}"): (Call(f"/api/v1/accounting{call}", params=q), READS)
+        for path, call, q in (
+            ("/me", "/me", {}),
+            ("/accounts", "/accounts", {"year": "2025"}),
+            ("/accounts/{region}/{year}", "/accounts/HZ/2025", {}),
+            ("/events", "/events", {"region": "HZ", "year": "2025"}),
+            ("/reports/{city}/{year}", "/reports/LYG/2025", {}),
+            ("/results/{region}/{year}", "/results/HZ/2025", {}),
+        )
+    },
+    **{
+        (method, f"/api/v1/accounting{path}"): (
+            Call(f"/api/v1/accounting{call}", body=body),
+            STEPS,
+        )
+        for method, path, call, body in (
+            ("POST", "/accounts/{region}/{year}", "/accounts/HZ/2025", {}),
+            ("POST", "/accounts/{region}/{year}/approve", "/accounts/HZ/2025/approve", {}),
+            ("POST", "/accounts/{region}/{year}/reopen", "/accounts/HZ/2025/reopen", REASON),
+            ("POST", "/accounts/{region}/{year}/return", "/accounts/HZ/2025/return", COMMENTS),
+            ("POST", "/accounts/{region}/{year}/submit", "/accounts/HZ/2025/submit", {}),
+            (
+                "PUT",
+                "/accounts/{region}/{year}/inputs/{kind}",
+                "/accounts/HZ/2025/inputs/urban_population",
+                INPUT,
+            ),
+            ("POST", "/reports/{city}/{year}", "/reports/LYG/2025", {}),
+            (
+                "POST",
+                "/reports/{city}/{year}/{version}/findings",
+                "/reports/LYG/2025/1/findings",
+                {"finding": "x"},
+            ),
+            ("PUT", "/deadlines/{city}/{year}", "/deadlines/LYG/2025", {"due_on": "2026-03-31"}),
+            ("PUT", "/rectifications/{site}/{year}", "/rectifications/WWTP-01/2025", PLAN),
+            ("POST", "/works/{region}", "/works/HZ", WORK),
+        )
+    },
+    # An unknown work is 404 for operators: the route looks the work up before the role check.
+    ("PUT", "/api/v1/accounting/works/{work_id}"): (
+        Call("/api/v1/accounting/works/999999", body=WORK),
+        STEPS | {"operator": 404, "admin": 404},
+    ),
+    # No version 1 exists yet: past the role check that is a 404.
+    ("GET", "/api/v1/accounting/accounts/{region}/{year}/versions/{version}"): (
+        Call("/api/v1/accounting/accounts/HZ/2025/versions/1"),
+        READS | {"operator": 404, "admin": 404},
+    ),
+    ("GET", "/api/v1/accounting/reports/{city}/{year}/{version}/{fmt}"): (
+        Call("/api/v1/accounting/reports/LYG/2025/1/html"),
+        READS | {"operator": 404, "admin": 404},
+    ),
+    ("GET", "/api/v1/public/progress"): (Call("/api/v1/public/progress"), PUBLIC),
+    ("GET", "/api/v1/public/progress.csv"): (Call("/api/v1/public/progress.csv"), PUBLIC),
+    ("GET", "/accounts"): (Call("/accounts"), PUBLIC),
+    ("GET", "/public"): (Call("/public"), PUBLIC),
     ("GET", "/favicon.ico"): (Call("/favicon.ico"), PUBLIC),
     ("GET", "/health"): (Call("/health"), PUBLIC),
     ("GET", "/health/ready"): (Call("/health/ready"), PUBLIC),

@@ -14,9 +14,8 @@ from fastapi import APIRouter, HTTPException, Path, status
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
-from wqmon.api.deps import Caller, State, ensure_readable, readable_sites, require_role
+from wqmon.api.deps import Caller, State, ensure_readable, readable_sites
 from wqmon.api.errors import error_responses
-from wqmon.api.keys import ApiKey
 from wqmon.parameters import lookup
 
 router = APIRouter(tags=["sites"])
@@ -120,16 +119,20 @@ ORDER BY p.code, c.parameter
 
 
 @router.get("/regions", response_model=list[RegionOut], responses=error_responses(401, 403))
-async def list_regions(
-    state: State, _key: Annotated[ApiKey, require_role("operator", "admin")]
-) -> list[RegionOut]:
+async def list_regions(state: State, key: Caller) -> list[RegionOut]:
     """Accounting regions (city, counties, parks), parents before children by code.
 
-    Not for gateway keys: a gateway sees its own sites only (docs/api.md, roles).
+    Not for gateway keys (a gateway sees its own sites only); an accounting key (county, city,
+    province) sees its regions and their subtrees (docs/api.md, roles).
     """
+    if key.role == "gateway":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "gateway keys may not read regions")
+    codes = sorted(key.regions) if key.accounting else None
     async with state.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT code, name, kind, parent_code AS parent FROM region ORDER BY code"
+            "SELECT code, name, kind, parent_code AS parent FROM region "
+            "WHERE %(codes)s::text[] IS NULL OR code = ANY(%(codes)s) ORDER BY code",
+            {"codes": codes},
         )
         return [RegionOut(**row) for row in await cur.fetchall()]
 
