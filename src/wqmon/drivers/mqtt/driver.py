@@ -88,6 +88,13 @@ class MqttDriver:
             self._generation += 1
             connects.inc()
             c.subscribe(topic, qos=1)
+
+        def on_subscribe(_c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+            # "Connected" means subscribed: before the SUBACK a new session drops what is published
+            # (seen as lost messages in a test that published right after CONNACK on a busy machine).
+            if any(code.is_failure for code in codes):
+                log.warning("MQTT broker refused the subscription to %s: %s", topic, codes)
+                return
             loop.call_soon_threadsafe(self._on_connected)
 
         def on_disconnect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -105,6 +112,7 @@ class MqttDriver:
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
+        client.on_subscribe = on_subscribe
         client.on_message = on_message
         client.connect_async(
             address.host,
