@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from wqmon.ingest.columns import ReadingBlock
 from wqmon.model import DeadLetter, PeriodRecord, RawPeriodRecord, RawReading, Reading
 
 
@@ -66,11 +67,16 @@ class Prepared:
     """An envelope after validation: what the writer stores and whom it tells."""
 
     source: str
-    readings: list[Reading]
+    block: ReadingBlock  # the accepted readings, as columns
     periods: list[PeriodRecord]
     dead_letters: list[DeadLetter]
     outcome: Outcome
     done: asyncio.Future[Outcome]
+
+    @property
+    def readings(self) -> list[Reading]:
+        """The accepted readings as tuples (built on first use, then the same objects)."""
+        return self.block.rows()
 
 
 def reading_as_raw(raw: RawReading) -> bytes:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 import psycopg
 
 from wqmon.errors import RejectedReading
+from wqmon.ingest.columns import ReadingBatch, ReadingBlock, validate_block
 from wqmon.ingest.directory import Directory
 from wqmon.ingest.envelope import (
     Envelope,
@@ -42,7 +43,7 @@ from wqmon.ingest.envelope import (
 from wqmon.ingest.metrics import IngestMetrics
 from wqmon.ingest.spool_segments import Spool
 from wqmon.ingest.spooler import Spooler
-from wqmon.ingest.validate import Context, Limits, validate_period, validate_reading
+from wqmon.ingest.validate import Context, Limits, validate_period
 from wqmon.model import DeadLetter, PeriodRecord, Reading
 from wqmon.settings import Settings, spool_folder
 from wqmon.store.writer import ReadingWriter, StoredHook, WriteResult
@@ -138,13 +139,10 @@ class Pipeline:
         outcome = Outcome()
         dead = list(envelope.rejected)
         outcome.rejected.extend(Rejection(-1, d.reason, d.detail) for d in envelope.rejected)
-        readings: list[Reading] = []
-        for index, raw in enumerate(envelope.readings):
-            try:
-                readings.append(validate_reading(raw, ctx))
-            except RejectedReading as exc:
-                outcome.rejected.append(Rejection(index, exc.reason, exc.detail))
-                dead.append(self._dead(envelope, reading_as_raw(raw), exc))
+        block, refusals = validate_block(envelope.readings, ctx)
+        for index, exc in refusals:
+            outcome.rejected.append(Rejection(index, exc.reason, exc.detail))
+            dead.append(self._dead(envelope, reading_as_raw(envelope.readings[index]), exc))
         periods: list[PeriodRecord] = []
         for raw_period in envelope.periods:
             try:
@@ -155,7 +153,7 @@ class Pipeline:
         for rejection in outcome.rejected:
             self.metrics.rejected.labels(envelope.source, rejection.reason).inc()
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        return Prepared(envelope.source, readings, periods, dead, outcome, done)
+        return Prepared(envelope.source, block, periods, dead, outcome, done)
 
     @staticmethod
     def _dead(envelope: Envelope, raw: bytes, exc: RejectedReading) -> DeadLetter:
@@ -172,7 +170,14 @@ class Pipeline:
         self.metrics.rejected.labels(letter.source, letter.reason).inc()
         outcome = Outcome(rejected=[Rejection(-1, letter.reason, letter.detail)])
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        prepared = Prepared(letter.source, [], [], [letter], outcome, done)
+        prepared = Prepared(
+            letter.source,
+            ReadingBlock.empty(letter.source, letter.received_at),
+            [],
+            [letter],
+            outcome,
+            done,
+        )
         try:
             self._queue.put_nowait(prepared)
             self.metrics.inflight.inc()
@@ -239,7 +244,7 @@ class Pipeline:
         while True:
             if not batch:
                 batch.append(await self._queue.get())
-            size = sum(len(p.readings) + 1 for p in batch)
+            size = sum(len(p.block) + 1 for p in batch)
             deadline = time.monotonic() + self.config.batch_linger_s
             while size < self.config.batch_size:
                 remaining = deadline - time.monotonic()
@@ -253,7 +258,7 @@ class Pipeline:
                     except TimeoutError:
                         break
                 batch.append(item)
-                size += len(item.readings) + 1
+                size += len(item.block) + 1
             await self._hand_over(list(batch))
             for _ in batch:
                 self._queue.task_done()
@@ -318,7 +323,7 @@ class Pipeline:
     async def _write(
         self, conn: psycopg.AsyncConnection[Any], batch: list[Prepared]
     ) -> WriteResult:
-        readings = [r for p in batch for r in p.readings]
+        readings = ReadingBatch([p.block for p in batch])
         periods = [r for p in batch for r in p.periods]
         dead = [d for p in batch for d in p.dead_letters]
         return await self._writer.write(conn, readings, periods, dead)
@@ -342,7 +347,7 @@ class Pipeline:
     def settle_spooled(self, batch: list[Prepared]) -> None:
         """Acknowledge envelopes whose rows are safe in the spool (counts are what was accepted)."""
         for prepared in batch:
-            prepared.outcome.stored = len(prepared.readings)
+            prepared.outcome.stored = len(prepared.block)
             prepared.outcome.periods_stored = len(prepared.periods)
             prepared.outcome.spooled = True
             self.metrics.inflight.dec()
@@ -355,9 +360,14 @@ class Pipeline:
         refused_periods = {id(p): err for p, err in result.refused_periods}
         stored_readings: list[Reading] = []
         stored_periods: list[PeriodRecord] = []
+        all_new = result.new_reading_keys is None and not result.refused_readings
         for prepared in batch:
             outcome = prepared.outcome
-            for reading in prepared.readings:
+            if all_new:  # the common case: no per-reading work unless a listener wants rows
+                outcome.stored += len(prepared.block)
+                if self._listeners:
+                    stored_readings.extend(prepared.readings)
+            for reading in [] if all_new else prepared.readings:
                 error = refused_readings.get(id(reading))
                 if error is not None:
                     outcome.rejected.append(Rejection(-1, "store_refused", error))

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from wqmon.model import DeadLetter, PeriodRecord, Reading
-from wqmon.store.copybin import encode_readings
+from wqmon.store.copybin import BlockBatch, encode_blocks, encode_readings
 
 T = TypeVar("T")
 Key = tuple[int, Any]  # (channel_id, ts) for readings, (channel_id, period, ts) for periods
@@ -79,9 +79,11 @@ async def _copy(
 
 
 async def _copy_readings(
-    cur: psycopg.AsyncCursor[Any], table: str, readings: list[Reading]
+    cur: psycopg.AsyncCursor[Any], table: str, readings: list[Reading] | BlockBatch
 ) -> None:
-    data = encode_readings(readings)
+    data = (
+        encode_readings(readings) if isinstance(readings, list) else encode_blocks(readings.blocks)
+    )
     async with cur.copy(f"COPY {table} ({_READING_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
         await copy.write(data)
 
@@ -117,15 +119,20 @@ class ReadingWriter:
     async def write(
         self,
         conn: psycopg.AsyncConnection[Any],
-        readings: Sequence[Reading],
+        readings: Sequence[Reading] | BlockBatch,
         periods: Sequence[PeriodRecord],
         dead_letters: Sequence[DeadLetter],
     ) -> WriteResult:
-        """Store everything in one transaction; returns what was new and what was refused."""
+        """Store everything in one transaction; returns what was new and what was refused.
+
+        Readings given as blocks are encoded from their columns on the fast path; the replay
+        and isolation paths use their tuples (`BlockBatch.rows()`), and report those.
+        """
         await self._ensure_staging(conn)
         result = WriteResult()
+        batch = list(readings) if isinstance(readings, Sequence) else readings
         async with conn.transaction():
-            await self._store_readings(conn, list(readings), result)
+            await self._store_readings(conn, batch, result)
             await self._store_periods(conn, list(periods), result)
             if self._on_stored is not None:
                 await self._on_stored(conn, *_new_rows(readings, periods, result))
@@ -148,13 +155,17 @@ class ReadingWriter:
         return result
 
     async def _store_readings(
-        self, conn: psycopg.AsyncConnection[Any], readings: list[Reading], result: WriteResult
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        batch: list[Reading] | BlockBatch,
+        result: WriteResult,
     ) -> None:
-        if not readings:
+        if not len(batch):
             return
-        if self._replay_batches == 0 and await self._copy_direct(conn, readings):
-            result.readings_inserted = len(readings)
+        if self._replay_batches == 0 and await self._copy_direct(conn, batch):
+            result.readings_inserted = len(batch)
             return
+        readings = batch if isinstance(batch, list) else batch.rows()
         self._replay_batches = max(0, self._replay_batches - 1)
         keys = await self._insert_isolating(
             conn, readings, self._insert_staged_readings, result.refused_readings
@@ -170,7 +181,7 @@ class ReadingWriter:
             result.conflicting_keys = await _conflicting(conn, duplicates)
 
     async def _copy_direct(
-        self, conn: psycopg.AsyncConnection[Any], readings: list[Reading]
+        self, conn: psycopg.AsyncConnection[Any], readings: list[Reading] | BlockBatch
     ) -> bool:
         """COPY straight into the hypertable; False when a key exists or a row is refused."""
         try:

@@ -1,0 +1,292 @@
+"""Validation of an envelope's readings as columns: the cost is per group, not per reading.
+
+One Python object and a dozen calls per reading were the ceiling of `wqmon ingest`
+(docs/scaling.md §1). Here a channel is resolved once per (site, point, parameter, unit) of an
+envelope, a time once per distinct timestamp, a flag once per distinct flag, and the value and
+time checks run as numpy operations over the whole envelope. The rules are those of
+`wqmon.ingest.validate`, which stays the reference: every reading the vectorised checks do not
+pass is validated again by `validate_reading`, so a refusal has exactly the reason and detail it
+had before (and the order of the checks, when a reading breaks more than one rule).
+
+The result, a `ReadingBlock`, keeps the accepted readings as arrays; the writer encodes COPY from
+them (`wqmon.store.copybin.encode_blocks`) and `Reading` tuples are only built when something
+needs them (commit listeners, the spool, the writer's replay path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from itertools import repeat
+
+import numpy as np
+import numpy.typing as npt
+
+from wqmon.errors import RejectedReading
+from wqmon.flags import KNOWN_FLAGS
+from wqmon.ingest.validate import (
+    Context,
+    check_flag,
+    resolve_channel,
+    validate_reading,
+)
+from wqmon.model import RawReading, Reading
+from wqmon.parameters import Kind, conversion_factor
+from wqmon.store.copybin import pg_micros
+
+_NUMBER_TYPES = frozenset({float, int})
+
+
+class ReadingBlock:
+    """The accepted readings of one envelope, as columns (source and receipt time are shared)."""
+
+    __slots__ = ("_rows", "channel_id", "flags", "received_at", "source", "ts", "ts_us", "value")
+
+    def __init__(  # noqa: PLR0917 - one argument per column
+        self,
+        channel_id: npt.NDArray[np.int32],
+        ts_us: npt.NDArray[np.int64],
+        value: npt.NDArray[np.float64],
+        ts: list[datetime],
+        flags: list[str],
+        source: str,
+        received_at: datetime,
+    ) -> None:
+        self.channel_id = channel_id
+        self.ts_us = ts_us  # microseconds since 2000-01-01 UTC, as COPY wants them
+        self.value = value
+        self.ts = ts  # the same times as aware UTC datetimes, for `Reading`s
+        self.flags = flags
+        self.source = source
+        self.received_at = received_at
+        self._rows: list[Reading] | None = None
+
+    @classmethod
+    def empty(cls, source: str, received_at: datetime) -> ReadingBlock:
+        return cls(
+            np.empty(0, np.int32),
+            np.empty(0, np.int64),
+            np.empty(0, np.float64),
+            [],
+            [],
+            source,
+            received_at,
+        )
+
+    @classmethod
+    def of(cls, readings: Sequence[Reading], source: str, received_at: datetime) -> ReadingBlock:
+        """A block of readings validated one by one (the slow path); keeps those very tuples."""
+        block = cls(
+            np.fromiter((r.channel_id for r in readings), np.int32, len(readings)),
+            np.fromiter((pg_micros(r.ts) for r in readings), np.int64, len(readings)),
+            np.fromiter((r.value for r in readings), np.float64, len(readings)),
+            [r.ts for r in readings],
+            [r.flag for r in readings],
+            source,
+            received_at,
+        )
+        block._rows = list(readings)
+        return block
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+    def rows(self) -> list[Reading]:
+        """The readings as tuples, built once (their identity is what the writer reports)."""
+        if self._rows is None:
+            self._rows = list(
+                map(
+                    Reading,
+                    self.channel_id.tolist(),
+                    self.ts,
+                    self.value.tolist(),
+                    self.flags,
+                    repeat(self.source),
+                    repeat(self.received_at),
+                )
+            )
+        return self._rows
+
+
+class _Groups:
+    """Channel, conversion factor and plausible range per (site, point, parameter, unit)."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[str, str, str, str | None], int] = {}
+        self.channel: list[int] = []
+        self.factor: list[float] = []
+        self.low: list[float] = []
+        self.high: list[float] = []
+        self.non_negative: list[bool] = []
+        self.usable: list[bool] = []
+
+    def of(self, key: tuple[str, str, str, str | None], ctx: Context) -> int:
+        found = self.index.get(key)
+        if found is not None:
+            return found
+        site, point, parameter, unit = key
+        self.index[key] = len(self.channel)
+        try:
+            info = resolve_channel(ctx.directory, site, point, parameter, ctx.allowed_sites)
+            factor = conversion_factor(info.parameter, unit)
+        except RejectedReading:
+            self._add(0, 1.0, (0.0, 0.0), non_negative=False, usable=False)
+        else:
+            param = info.parameter
+            flow = param.kind in (Kind.FLOW, Kind.TOTALISER)
+            self._add(info.id, factor, param.plausible, non_negative=flow, usable=True)
+        return self.index[key]
+
+    def _add(
+        self,
+        channel: int,
+        factor: float,
+        plausible: tuple[float, float],
+        *,
+        non_negative: bool,
+        usable: bool,
+    ) -> None:
+        self.channel.append(channel)
+        self.factor.append(factor)
+        self.low.append(plausible[0])
+        self.high.append(plausible[1])
+        self.non_negative.append(non_negative)
+        self.usable.append(usable)
+
+
+def _times(
+    stamps: list[datetime],
+) -> tuple[dict[datetime, datetime], dict[datetime, int], set[datetime]]:
+    """UTC and COPY microseconds per distinct time, and the distinct times that are naive."""
+    utc_of: dict[datetime, datetime] = {}
+    us_of: dict[datetime, int] = {}
+    naive: set[datetime] = set()
+    for ts in dict.fromkeys(stamps):
+        if ts.tzinfo is None:
+            naive.add(ts)
+            utc_of[ts] = ts
+            us_of[ts] = 0
+            continue
+        utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+        utc_of[ts] = utc
+        us_of[ts] = pg_micros(utc)
+    return utc_of, us_of, naive
+
+
+def _flags(flags: list[str]) -> dict[str, str | None]:
+    """The clean flag per distinct flag, None for one that is refused."""
+    out: dict[str, str | None] = {}
+    for flag in dict.fromkeys(flags):
+        if flag in KNOWN_FLAGS:
+            out[flag] = flag
+            continue
+        try:
+            out[flag] = check_flag(flag)
+        except RejectedReading:
+            out[flag] = None
+    return out
+
+
+def validate_block(
+    raws: Sequence[RawReading], ctx: Context
+) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
+    """Validate an envelope's readings; returns the accepted ones and (index, refusal) pairs."""
+    values = [r.value for r in raws]
+    if not _NUMBER_TYPES.issuperset(map(type, values)):
+        return _validate_each(raws, ctx)  # a source that sent something else than numbers
+    groups = _Groups()
+    keys = [(r.site, r.point, r.parameter, r.unit) for r in raws]
+    index_of = {key: groups.of(key, ctx) for key in dict.fromkeys(keys)}
+    group = np.fromiter(map(index_of.__getitem__, keys), np.intp, len(keys))
+    stamps = [r.ts for r in raws]
+    utc_of, us_of, naive = _times(stamps)
+    raw_flags = [r.flag for r in raws]
+    clean_of = _flags(raw_flags)
+    try:
+        value = np.fromiter(values, np.float64, len(values)) * np.take(groups.factor, group)
+    except OverflowError:
+        return _validate_each(raws, ctx)
+    ts_us = np.fromiter(map(us_of.__getitem__, stamps), np.int64, len(stamps))
+    good = _passes(groups, group, value, ts_us, ctx)
+    if naive:
+        good &= np.fromiter((ts not in naive for ts in stamps), np.bool_, len(stamps))
+    if None in clean_of.values():
+        good &= np.fromiter((clean_of[f] is not None for f in raw_flags), np.bool_, len(raws))
+    refused = _refusals(raws, good, ctx)
+    keep = None if good.all() else np.flatnonzero(good)
+    flags = [clean_of[f] or f for f in raw_flags]
+    times = [utc_of[ts] for ts in stamps]
+    channel = np.take(np.asarray(groups.channel, np.int32), group)
+    if keep is not None:
+        channel, ts_us, value = channel[keep], ts_us[keep], value[keep]
+        index = keep.tolist()
+        flags = [flags[i] for i in index]
+        times = [times[i] for i in index]
+    return ReadingBlock(channel, ts_us, value, times, flags, ctx.source, ctx.received_at), refused
+
+
+def _passes(
+    groups: _Groups,
+    group: npt.NDArray[np.intp],
+    value: npt.NDArray[np.float64],
+    ts_us: npt.NDArray[np.int64],
+    ctx: Context,
+) -> npt.NDArray[np.bool_]:
+    """The readings every value and time rule of `wqmon.ingest.validate` accepts."""
+    usable = np.take(np.asarray(groups.usable, np.bool_), group)
+    low = np.take(np.asarray(groups.low, np.float64), group)
+    high = np.take(np.asarray(groups.high, np.float64), group)
+    non_negative = np.take(np.asarray(groups.non_negative, np.bool_), group)
+    latest = pg_micros(ctx.now + ctx.limits.future_tolerance)
+    earliest = pg_micros(ctx.limits.earliest)
+    with np.errstate(invalid="ignore"):
+        ok = usable & np.isfinite(value) & (low <= value) & (value <= high)
+        ok &= ~(non_negative & (value < 0))
+    ok &= (ts_us <= latest) & (ts_us >= earliest)
+    return ok
+
+
+def _refusals(
+    raws: Sequence[RawReading], good: npt.NDArray[np.bool_], ctx: Context
+) -> list[tuple[int, RejectedReading]]:
+    """Re-validate one by one what the vectorised rules refused: the reference says why.
+
+    A reading the reference accepts after all is marked good in `good`.
+    """
+    refused: list[tuple[int, RejectedReading]] = []
+    for index in np.flatnonzero(~good).tolist():
+        try:
+            validate_reading(raws[index], ctx)
+        except RejectedReading as exc:
+            refused.append((index, exc))
+        else:  # the reference accepts it (cannot happen while the rules above match it)
+            good[index] = True
+    return refused
+
+
+def _validate_each(
+    raws: Sequence[RawReading], ctx: Context
+) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
+    readings: list[Reading] = []
+    refused: list[tuple[int, RejectedReading]] = []
+    for index, raw in enumerate(raws):
+        try:
+            readings.append(validate_reading(raw, ctx))
+        except RejectedReading as exc:
+            refused.append((index, exc))
+    return ReadingBlock.of(readings, ctx.source, ctx.received_at), refused
+
+
+class ReadingBatch:
+    """The blocks of a writer's batch: COPY is encoded from them, tuples built only on demand."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self, blocks: Sequence[ReadingBlock]) -> None:
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+    def rows(self) -> list[Reading]:
+        return [r for b in self.blocks for r in b.rows()]
