@@ -15,6 +15,7 @@ needs them (commit listeners, the spool, the writer's replay path).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import repeat
@@ -32,6 +33,7 @@ from wqmon.ingest.validate import (
 )
 from wqmon.model import RawReading, Reading
 from wqmon.parameters import Kind, conversion_factor
+from wqmon.protocol.push import PushedReadings
 from wqmon.store.copybin import pg_micros
 
 _NUMBER_TYPES = frozenset({float, int})
@@ -109,67 +111,53 @@ class ReadingBlock:
 
 
 class _Groups:
-    """Channel, conversion factor and plausible range per (site, point, parameter, unit)."""
+    """Per (site, point, parameter, unit): conversion factor, the lowest and highest canonical
+    value accepted, and the channel id, as one row of floats (one numpy gather per envelope).
+
+    A group whose channel or unit is refused accepts nothing (low +inf, high -inf); flow and
+    totaliser groups accept nothing below zero.
+    """
 
     def __init__(self) -> None:
-        self.index: dict[tuple[str, str, str, str | None], int] = {}
-        self.channel: list[int] = []
-        self.factor: list[float] = []
-        self.low: list[float] = []
-        self.high: list[float] = []
-        self.non_negative: list[bool] = []
-        self.usable: list[bool] = []
+        self.rows: list[tuple[float, float, float, int]] = []
 
     def of(self, key: tuple[str, str, str, str | None], ctx: Context) -> int:
-        found = self.index.get(key)
-        if found is not None:
-            return found
         site, point, parameter, unit = key
-        self.index[key] = len(self.channel)
         try:
             info = resolve_channel(ctx.directory, site, point, parameter, ctx.allowed_sites)
             factor = conversion_factor(info.parameter, unit)
         except RejectedReading:
-            self._add(0, 1.0, (0.0, 0.0), non_negative=False, usable=False)
+            self.rows.append((1.0, math.inf, -math.inf, 0))
         else:
             param = info.parameter
-            flow = param.kind in (Kind.FLOW, Kind.TOTALISER)
-            self._add(info.id, factor, param.plausible, non_negative=flow, usable=True)
-        return self.index[key]
-
-    def _add(
-        self,
-        channel: int,
-        factor: float,
-        plausible: tuple[float, float],
-        *,
-        non_negative: bool,
-        usable: bool,
-    ) -> None:
-        self.channel.append(channel)
-        self.factor.append(factor)
-        self.low.append(plausible[0])
-        self.high.append(plausible[1])
-        self.non_negative.append(non_negative)
-        self.usable.append(usable)
+            low, high = param.plausible
+            if param.kind in (Kind.FLOW, Kind.TOTALISER):
+                low = max(low, 0.0)
+            self.rows.append((factor, low, high, info.id))
+        return len(self.rows) - 1
 
 
 def _times(
-    stamps: list[datetime],
-) -> tuple[dict[datetime, datetime], dict[datetime, int], set[datetime]]:
-    """UTC and COPY microseconds per distinct time, and the distinct times that are naive."""
-    utc_of: dict[datetime, datetime] = {}
-    us_of: dict[datetime, int] = {}
-    naive: set[datetime] = set()
-    for ts in dict.fromkeys(stamps):
+    stamps: Sequence[object], parsed: dict[str, datetime] | None
+) -> tuple[dict[object, datetime], dict[object, int], set[object]]:
+    """UTC and COPY microseconds per distinct time, and the distinct times that are naive.
+
+    `stamps` are datetimes, or (with `parsed`, from a pushed body) their text.
+    """
+    utc_of: dict[object, datetime] = {}
+    us_of: dict[object, int] = {}
+    naive: set[object] = set()
+    for stamp in dict.fromkeys(stamps):
+        ts = stamp if parsed is None else parsed[stamp]  # type: ignore[index]
+        assert isinstance(ts, datetime)  # noqa: S101 - what RawReading.ts is
         if ts.tzinfo is None:
-            naive.add(ts)
-            utc_of[ts] = ts
-            us_of[ts] = 0
+            naive.add(stamp)
+            utc_of[stamp] = ts
+            us_of[stamp] = 0
             continue
         utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
-        utc_of[ts] = utc
-        us_of[ts] = pg_micros(utc)
+        utc_of[stamp] = utc
+        us_of[stamp] = pg_micros(utc)
     return utc_of, us_of, naive
 
 
@@ -191,23 +179,33 @@ def validate_block(
     raws: Sequence[RawReading], ctx: Context
 ) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
     """Validate an envelope's readings; returns the accepted ones and (index, refusal) pairs."""
-    values = [r.value for r in raws]
+    if isinstance(raws, PushedReadings):  # decoded columns: no RawReading per reading
+        site, items = raws.site, raws.items
+        keys = [(site, r.point, r.parameter, r.unit) for r in items]
+        stamps: list[object] = [r.ts for r in items]
+        values = [r.value for r in items]
+        raw_flags = [r.flag for r in items]
+        parsed: dict[str, datetime] | None = raws.times
+    else:
+        keys = [(r.site, r.point, r.parameter, r.unit) for r in raws]
+        stamps = [r.ts for r in raws]
+        values = [r.value for r in raws]
+        raw_flags = [r.flag for r in raws]
+        parsed = None
     if not _NUMBER_TYPES.issuperset(map(type, values)):
         return _validate_each(raws, ctx)  # a source that sent something else than numbers
     groups = _Groups()
-    keys = [(r.site, r.point, r.parameter, r.unit) for r in raws]
     index_of = {key: groups.of(key, ctx) for key in dict.fromkeys(keys)}
     group = np.fromiter(map(index_of.__getitem__, keys), np.intp, len(keys))
-    stamps = [r.ts for r in raws]
-    utc_of, us_of, naive = _times(stamps)
-    raw_flags = [r.flag for r in raws]
+    utc_of, us_of, naive = _times(stamps, parsed)
     clean_of = _flags(raw_flags)
+    table = np.array(groups.rows, np.float64)[group]
     try:
-        value = np.fromiter(values, np.float64, len(values)) * np.take(groups.factor, group)
+        value = np.fromiter(values, np.float64, len(values)) * table[:, 0]
     except OverflowError:
         return _validate_each(raws, ctx)
     ts_us = np.fromiter(map(us_of.__getitem__, stamps), np.int64, len(stamps))
-    good = _passes(groups, group, value, ts_us, ctx)
+    good = _passes(table, value, ts_us, ctx)
     if naive:
         good &= np.fromiter((ts not in naive for ts in stamps), np.bool_, len(stamps))
     if None in clean_of.values():
@@ -216,7 +214,7 @@ def validate_block(
     keep = None if good.all() else np.flatnonzero(good)
     flags = [clean_of[f] or f for f in raw_flags]
     times = [utc_of[ts] for ts in stamps]
-    channel = np.take(np.asarray(groups.channel, np.int32), group)
+    channel = table[:, 3].astype(np.int32)
     if keep is not None:
         channel, ts_us, value = channel[keep], ts_us[keep], value[keep]
         index = keep.tolist()
@@ -226,22 +224,16 @@ def validate_block(
 
 
 def _passes(
-    groups: _Groups,
-    group: npt.NDArray[np.intp],
+    table: npt.NDArray[np.float64],
     value: npt.NDArray[np.float64],
     ts_us: npt.NDArray[np.int64],
     ctx: Context,
 ) -> npt.NDArray[np.bool_]:
     """The readings every value and time rule of `wqmon.ingest.validate` accepts."""
-    usable = np.take(np.asarray(groups.usable, np.bool_), group)
-    low = np.take(np.asarray(groups.low, np.float64), group)
-    high = np.take(np.asarray(groups.high, np.float64), group)
-    non_negative = np.take(np.asarray(groups.non_negative, np.bool_), group)
     latest = pg_micros(ctx.now + ctx.limits.future_tolerance)
     earliest = pg_micros(ctx.limits.earliest)
     with np.errstate(invalid="ignore"):
-        ok = usable & np.isfinite(value) & (low <= value) & (value <= high)
-        ok &= ~(non_negative & (value < 0))
+        ok = np.isfinite(value) & (value >= table[:, 1]) & (value <= table[:, 2])
     ok &= (ts_us <= latest) & (ts_us >= earliest)
     return ok
 

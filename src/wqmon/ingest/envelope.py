@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,7 +31,7 @@ class Envelope:
 
     source: str
     peer: str
-    readings: list[RawReading] = field(default_factory=list)
+    readings: Sequence[RawReading] = field(default_factory=list)
     periods: list[RawPeriodRecord] = field(default_factory=list)
     rejected: list[DeadLetter] = field(default_factory=list)
     allowed_sites: frozenset[str] | None = None
