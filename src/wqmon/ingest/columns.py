@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from itertools import repeat
 
 import numpy as np
@@ -37,6 +38,8 @@ from wqmon.protocol.push import PushedReadings
 from wqmon.store.copybin import pg_micros
 
 _NUMBER_TYPES = frozenset({float, int})
+# `Reading(...)` runs NamedTuple's Python-level __new__; tuple.__new__ builds the same tuple in C.
+_new_reading = partial(tuple.__new__, Reading)
 
 
 class ReadingBlock:
@@ -96,17 +99,16 @@ class ReadingBlock:
     def rows(self) -> list[Reading]:
         """The readings as tuples, built once (their identity is what the writer reports)."""
         if self._rows is None:
-            self._rows = list(
-                map(
-                    Reading,
-                    self.channel_id.tolist(),
-                    self.ts,
-                    self.value.tolist(),
-                    self.flags,
-                    repeat(self.source),
-                    repeat(self.received_at),
-                )
+            columns = zip(
+                self.channel_id.tolist(),
+                self.ts,
+                self.value.tolist(),
+                self.flags,
+                repeat(self.source),
+                repeat(self.received_at),
+                strict=False,  # the repeats are endless; the first four have one length
             )
+            self._rows = list(map(_new_reading, columns))
         return self._rows
 
 

@@ -70,6 +70,8 @@ def test_every_rule_and_reason_is_the_reference_one() -> None:
     kept, expected = _reference(MIXED)
     assert [(i, e.reason, e.detail) for i, e in refused] == expected
     assert block.rows() == kept
+    assert all(type(r) is Reading for r in block.rows())
+    assert block.rows()[1].value == 45.0  # 12.5 L/s = 45 m³/h, by hand
     assert len(expected) == 13  # the refusing rows above (nan and inf are both non_finite)
     assert {r for _, r, _ in expected} == {
         "site_not_allowed",
