@@ -181,6 +181,8 @@ def validate_block(
     raws: Sequence[RawReading], ctx: Context
 ) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
     """Validate an envelope's readings; returns the accepted ones and (index, refusal) pairs."""
+    if not raws:  # an HJ 212 packet of period data only
+        return ReadingBlock.empty(ctx.source, ctx.received_at), []
     if isinstance(raws, PushedReadings):  # decoded columns: no RawReading per reading
         site, items = raws.site, raws.items
         keys = [(site, r.point, r.parameter, r.unit) for r in items]

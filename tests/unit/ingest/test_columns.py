@@ -143,3 +143,8 @@ def test_blocks_encode_to_the_bytes_of_their_rows() -> None:
     batch = ReadingBatch([first, second])
     assert len(batch) == len(first) + len(second) == 9
     assert encode_blocks(batch.blocks) == encode_readings(batch.rows())
+
+
+def test_an_envelope_without_readings_gives_an_empty_block() -> None:
+    block, refused = validate_block([], CTX)
+    assert (len(block), block.rows(), refused) == (0, [], [])
