@@ -135,7 +135,8 @@ class ReadingWriter:
             await self._store_readings(conn, batch, result)
             await self._store_periods(conn, list(periods), result)
             if self._on_stored is not None:
-                await self._on_stored(conn, *_new_rows(readings, periods, result))
+                rows = batch if isinstance(batch, list) else batch.rows()
+                await self._on_stored(conn, *_new_rows(rows, periods, result))
             dead = (
                 list(dead_letters)
                 + [
