@@ -23,6 +23,7 @@ from wqmon.ingest.directory import ChannelInfo, Directory, PointInfo
 from wqmon.ingest.fake_sink import FakeSink
 from wqmon.parameters import by_code
 from wqmon.protocol.hj212 import builder
+from wqmon.protocol.hj212.convert import PointBinding, convert_packet
 from wqmon.protocol.hj212.encryption import open_segment
 from wqmon.protocol.hj212.framer import Frame, FrameReader
 from wqmon.protocol.hj212.packet import Packet, parse_segment
@@ -327,3 +328,19 @@ async def test_next_qn_across_zones_keeps_instants_not_texts(rig: Rig) -> None:
     assert shanghai == "20260301080530000"
     assert urumqi == "20260301060530001"  # 1 ms later as an instant, not 2 h of 1 ms steps
     assert again == "20260301080530002"
+
+
+def test_st44_electricity_items_become_readings_of_their_own_parameters() -> None:
+    segment = (
+        "QN=20260301080000070;ST=44;CN=2011;PW=123456;MN=" + MN + ";Flag=9;CP=&&"
+        "DataTime=20260301080000;sb1-Rtd=37.5,sb1-Flag=N;sb2-Rtd=12.0,sb2-Flag=N;sb9-Rtd=1&&"
+    )
+    binding = PointBinding(
+        "WWTP-25", "inlet", "inlet", TZ, code_map={"sb1": "power", "sb2": "current"}
+    )
+    conversion = convert_packet(parse_segment(segment), binding)
+    assert sorted((r.parameter, r.value) for r in conversion.readings) == [
+        ("g44001", 37.5),
+        ("g44002", 12.0),
+    ]
+    assert [(r.code, r.reason) for r in conversion.rejected] == [("sb9", "unknown_parameter")]
