@@ -115,7 +115,7 @@ CATALOGUE: tuple[Parameter, ...] = (
         Kind.ELECTRICITY,
         "kW",
         (0, 1_000_000),
-    ),  # fmt: skip
+    ),
     Parameter(
         "g44002",
         "current",
@@ -124,7 +124,7 @@ CATALOGUE: tuple[Parameter, ...] = (
         Kind.ELECTRICITY,
         "A",
         (0, 100_000),
-    ),  # fmt: skip
+    ),
 )
 
 # ST=52 process codes: e + process (1 inlet, 2 outlet) + item (2 digits) + device index (2 digits).

@@ -92,8 +92,8 @@ class HourBook:
                 hours.append(hour)
                 hour += HOUR
             yield key, hours
-        for key, hours in revisits.items():
-            yield key, sorted(hours)
+        for key, late_hours in revisits.items():
+            yield key, sorted(late_hours)
 
 
 async def hour_findings(
