@@ -107,6 +107,10 @@ class Hj212Book(Protocol):
         """Upsert the loggers' editions and last-heard times."""
         ...
 
+    async def close(self) -> None:
+        """Release the database connection (the driver stops)."""
+        ...
+
 
 @dataclass(slots=True)
 class _Cached:
@@ -132,6 +136,7 @@ class PgHj212Book:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
         self._keys: dict[str, _Cached] = {}
+        self._reloads: dict[str, float] = {}  # MN -> monotonic time of the last reload on demand
 
     async def _run(self, sql: str, params: Any = None, *, many: bool = False) -> list[Any]:
         async with self._lock:
@@ -154,11 +159,14 @@ class PgHj212Book:
 
     async def keys(self, mn: str, *, reload: bool = False) -> list[SmKey]:
         cached = self._keys.get(mn)
-        age = time.monotonic() - cached.loaded if cached else None
-        if cached is not None and age is not None:
-            fresh = age < self.refresh_s and not (reload and age >= _RELOAD_MIN_S)
-            if fresh:
+        now = time.monotonic()
+        if cached is not None and now - cached.loaded < self.refresh_s:
+            # A reload on demand at most once a second per MN: a flood of packets under a wrong
+            # key must not become a flood of queries.
+            if not reload or now - self._reloads.get(mn, -_RELOAD_MIN_S) < _RELOAD_MIN_S:
                 return cached.keys
+        if reload:
+            self._reloads[mn] = now
         try:
             rows = await self._run(
                 "SELECT key_hex FROM hj212_key WHERE mn = %s"
@@ -320,3 +328,6 @@ class MemoryHj212Book:
     async def loggers_seen(self, rows: list[LoggerSeen]) -> None:
         for row in rows:
             self.seen[row.mn] = row
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -119,6 +119,7 @@ class Hj212Driver:
             await asyncio.gather(*(s.close() for s in list(self._sessions)))
             with contextlib.suppress(Exception):
                 await self.flush_loggers()
+            await self.book.close()
 
     # -- connections ---------------------------------------------------------------------------
 
