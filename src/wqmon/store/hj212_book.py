@@ -160,11 +160,11 @@ class PgHj212Book:
     async def keys(self, mn: str, *, reload: bool = False) -> list[SmKey]:
         cached = self._keys.get(mn)
         now = time.monotonic()
-        if cached is not None and now - cached.loaded < self.refresh_s:
-            # A reload on demand at most once a second per MN: a flood of packets under a wrong
-            # key must not become a flood of queries.
-            if not reload or now - self._reloads.get(mn, -_RELOAD_MIN_S) < _RELOAD_MIN_S:
-                return cached.keys
+        # A reload on demand at most once a second per MN: a flood of packets under a wrong key
+        # must not become a flood of queries.
+        throttled = not reload or now - self._reloads.get(mn, -_RELOAD_MIN_S) < _RELOAD_MIN_S
+        if cached is not None and now - cached.loaded < self.refresh_s and throttled:
+            return cached.keys
         if reload:
             self._reloads[mn] = now
         try:
