@@ -135,3 +135,22 @@ def activate(database_url: str, hardware_id: str, mn: str, now: datetime) -> str
                 f"no logger with hardware id {hardware_id!r} has announced itself (CN 1001)"
             )
     return f"{point[1]}/{point[2]}"
+
+
+def ensure_keys(database_url: str, keys: dict[str, bytes], now: datetime) -> int:
+    """Make each `keys[mn]` the MN's key in force unless it already is; returns how many changed.
+
+    For simulators, which know their loggers' keys: the platform must know them too.
+    """
+    changed = 0
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        for mn, key in keys.items():
+            row = conn.execute(
+                "SELECT key_id FROM hj212_key WHERE mn = %s AND superseded_at IS NULL"
+                " ORDER BY id DESC LIMIT 1",
+                (mn,),
+            ).fetchone()
+            if (row[0] if row else None) != key_id(key) and _point_exists(conn, mn):
+                store_key(conn, mn, key, now)
+                changed += 1
+    return changed
