@@ -161,6 +161,14 @@ async def test_late_data_is_stored_marked_and_queryable(server: Server, db: str)
         " WHERE c.parameter = 'w01018' ORDER BY r.ts"
     )
     assert rows == [(61.0, "hj212-late"), (60.0, "hj212")]
+    # Rolled up like any data: the late reading's hour (06:00 local = 22:00 UTC) has its row.
+    hour_sql = (
+        "SELECT h.hour, h.parameter FROM point_hour h JOIN point p ON p.id = h.point_id"
+        " JOIN site s ON s.id = p.site_id WHERE s.code = 'WWTP-01' AND p.code = 'inlet'"
+        " AND h.hour = '2026-02-28T22:00:00Z'"
+    )
+    rolled = await server.wait_rows(hour_sql, 1, timeout_s=60)
+    assert {parameter for _, parameter in rolled} >= {"w00000"}
     settings = Settings(database_url=db)
     operator = create_key(db, name="op", role="operator")
     params = {
@@ -234,3 +242,45 @@ async def test_unknown_logger_is_pending_until_activated_then_gets_1002(
         1,
     )
     assert rows == [("activated", "WWTP-01", "inlet")]
+
+
+async def test_2062_checks_and_heartbeats_reach_the_database_and_the_api(
+    server: Server, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (
+        cli(monkeypatch, db, "hj212", "key", "set", "--mn", WWTP01_OUTLET[0], "--key", KEY_A.hex())
+        == 0
+    )
+    t = datetime(2026, 3, 1, 10, 0, 0, tzinfo=TZ)
+    async with server.logger(WWTP01_OUTLET, edition=2025, key=KEY_A) as logger:
+        check = await logger.send_standard_check(
+            t, {"w01018": (48.7, 50.0, True), "w21003": (3.1, 5.0, False)}
+        )
+        beat = await logger.send_heartbeat()
+    assert check.acked
+    assert b"{0x" in logger.sent[0]
+    assert beat is not None
+    assert (beat.cn, beat.flag) == ("9013", 8)
+    await server.driver.flush_loggers()
+    operator = create_key(db, name="op", role="operator")
+    async with (
+        running_api(Settings(database_url=db)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        headers = {"X-API-Key": operator}
+        params = {"site": "WWTP-01", "from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}
+        checks = (
+            await client.get("/api/v1/hj212/standard-checks", params=params, headers=headers)
+        ).json()
+        loggers = (await client.get("/api/v1/hj212/loggers", headers=headers)).json()
+    assert [
+        (c["point"], c["parameter"], c["measured"], c["standard"], c["passed"]) for c in checks
+    ] == [
+        ("outlet", "w01018", 48.7, 50.0, True),
+        ("outlet", "w21003", 3.1, 5.0, False),
+    ]
+    assert checks[0]["ts"] == "2026-03-01T02:00:00Z"
+    (outlet,) = [row for row in loggers if row["mn"] == WWTP01_OUTLET[0]]
+    assert outlet["last_heartbeat_at"] is not None
+    assert outlet["online"] is True
+    assert await server.count("reading") == 0  # neither a check nor a heartbeat is a reading

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from wqmon.api.deps import Caller, State, ensure_readable, require_role
@@ -88,6 +88,24 @@ ORDER BY p.code, c.parameter, k.ts
 """
 
 
+_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """[from, to) in UTC, default the last 31 days; 422 outside 2000-2100 or reversed."""
+    hi = end or datetime.now(UTC)
+    hi = hi if hi.tzinfo else hi.replace(tzinfo=UTC)
+    if not _EARLIEST <= hi <= _LATEST:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must be in 2000-2100")
+    lo = start or hi - timedelta(days=31)
+    lo = lo if lo.tzinfo else lo.replace(tzinfo=UTC)
+    if not _EARLIEST <= lo <= hi:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "'from' must be in 2000-2100 and not after 'to'"
+        )
+    return lo, hi
+
+
 @router.get("/hj212/loggers", response_model=list[LoggerOut], responses=error_responses(401, 403))
 async def get_loggers(state: State, _key: Operator) -> list[LoggerOut]:
     """Every logger heard: last edition, encryption, key id, last heard, online."""
@@ -135,7 +153,7 @@ async def get_devices(
 async def get_standard_checks(
     state: State,
     key: Caller,
-    site: Annotated[str, Query(min_length=1, max_length=64)],
+    site: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")],
     start: Annotated[
         datetime | None, Query(alias="from", description="default: to − 31 days")
     ] = None,
@@ -143,10 +161,7 @@ async def get_standard_checks(
 ) -> list[dict[str, Any]]:
     """CN 2062 standard-sample check results of a site's channels over [from, to)."""
     ensure_readable(key, site)
-    hi = end or datetime.now(UTC)
-    hi = hi if hi.tzinfo else hi.replace(tzinfo=UTC)
-    lo = start or hi - timedelta(days=31)
-    lo = lo if lo.tzinfo else lo.replace(tzinfo=UTC)
+    lo, hi = _span(start, end)
     names = list(CheckOut.model_fields)
     async with state.pool.connection() as conn:
         rows = await (await conn.execute(_CHECKS, {"site": site, "lo": lo, "hi": hi})).fetchall()
