@@ -8,6 +8,10 @@ subprocess on a free loopback port, then N `LoggerSimulator`s each upload a real
 (flow, COD, NH3-N, pH; Flag=5) every interval, spread evenly over the interval. Reports readings
 per second (acknowledged and stored) and the p50/p99 time from sending a packet to its `9014`,
 which the server sends only after the commit. Results go to `bench/results/` (JSON + Markdown).
+
+With `--encrypted-share F` (default 0.5) that share of the loggers speaks HJ 212-2025 with SM4
+encryption (Flag=9, a key per MN set in the database before the run), the rest HJ 212-2017 in
+plain text; the 9014 latency is reported for each group, so the cost of decryption shows.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from wqmon.protocol.hj212.builder import CpObjects
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
 from wqmon.simulators.hj212_logger import LoggerSimulator, SendResult
+from wqmon.store.hj212_keys import ensure_keys
 from wqmon.store.migrate import migrate
 
 RESULTS = Path(__file__).parent / "results"
@@ -59,6 +64,11 @@ class Result:
     ack_p50_ms: float
     ack_p99_ms: float
     ack_max_ms: float
+    encrypted_loggers: int  # HJ 212-2025 SM4-encrypted; the others are plain HJ 212-2017
+    ack_plain_p50_ms: float
+    ack_plain_p99_ms: float
+    ack_encrypted_p50_ms: float
+    ack_encrypted_p99_ms: float
     storage: str
     cpus: int
     started_at: str
@@ -66,6 +76,16 @@ class Result:
 
 def mn_of(n: int) -> str:
     return f"BENCH{n:09d}"
+
+
+def key_of(n: int) -> bytes:
+    """A bench logger's SM4 key (predictable: a benchmark, not a deployment)."""
+    return n.to_bytes(16, "big")
+
+
+def encrypted(n: int, share: float) -> bool:
+    """Whether logger `n` is one of the encrypting HJ 212-2025 loggers (spread evenly)."""
+    return int((n + 1) * share) > int(n * share)
 
 
 def write_registry(path: Path, loggers: int) -> None:
@@ -106,23 +126,40 @@ def raise_open_files(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
 
 
+@dataclass
+class Latencies:
+    plain: list[float]
+    encrypted: list[float]
+
+    @property
+    def all(self) -> list[float]:
+        return self.plain + self.encrypted
+
+
 async def run_loggers(
-    port: int, loggers: int, seconds: float, interval: float
-) -> tuple[list[float], int, int, int]:
-    latencies: list[float] = []
+    port: int, loggers: int, seconds: float, interval: float, share: float
+) -> tuple[Latencies, int, int, int]:
+    latencies = Latencies([], [])
     counts = {"sent": 0, "acked": 0}
     data_times: set[tuple[int, datetime]] = set()
 
-    def on_sent(result: SendResult, elapsed: float) -> None:
-        counts["sent"] += 1
-        if result.acked:
-            counts["acked"] += 1
-            latencies.append(elapsed)
+    def on_sent_by(group: list[float]) -> Callable[[SendResult, float], None]:
+        def on_sent(result: SendResult, elapsed: float) -> None:
+            counts["sent"] += 1
+            if result.acked:
+                counts["acked"] += 1
+                group.append(elapsed)
 
-    sims = [
-        LoggerSimulator("127.0.0.1", port, mn=mn_of(n), pw=PASSWORD, retries=0)
-        for n in range(loggers)
-    ]
+        return on_sent
+
+    def simulator(n: int) -> LoggerSimulator:
+        if encrypted(n, share):
+            return LoggerSimulator(
+                "127.0.0.1", port, mn=mn_of(n), pw=PASSWORD, retries=0, edition=2025, key=key_of(n)
+            )
+        return LoggerSimulator("127.0.0.1", port, mn=mn_of(n), pw=PASSWORD, retries=0)
+
+    sims = [simulator(n) for n in range(loggers)]
     for i in range(0, loggers, CONNECT_BATCH):
         await asyncio.gather(*(s.connect() for s in sims[i : i + CONNECT_BATCH]))
 
@@ -137,7 +174,8 @@ async def run_loggers(
 
     async def one(n: int, sim: LoggerSimulator) -> None:
         await asyncio.sleep(interval * n / loggers)  # spread the uploads over the interval
-        await sim.run_periodic(interval, objects_of(n), on_sent=on_sent)
+        group = latencies.encrypted if encrypted(n, share) else latencies.plain
+        await sim.run_periodic(interval, objects_of(n), on_sent=on_sent_by(group))
 
     tasks = [asyncio.create_task(one(n, s)) for n, s in enumerate(sims)]
     await asyncio.sleep(seconds)
@@ -159,6 +197,12 @@ def main() -> int:
     parser.add_argument("--loggers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between uploads")
+    parser.add_argument(
+        "--encrypted-share",
+        type=float,
+        default=0.5,
+        help="share of the loggers speaking HJ 212-2025 with SM4 (default 0.5; 0 = all 2017)",
+    )
     args = parser.parse_args()
     raise_open_files(4 * args.loggers + 256)
 
@@ -175,6 +219,12 @@ def main() -> int:
             registry = Path(tmp) / "registry.yaml"
             write_registry(registry, args.loggers)
             import_file(url, registry)
+        share = args.encrypted_share
+        ensure_keys(
+            url,
+            {mn_of(n): key_of(n) for n in range(args.loggers) if encrypted(n, share)},
+            datetime.now(UTC),
+        )
         port = free_port()
         env = {
             **os.environ,
@@ -192,8 +242,9 @@ def main() -> int:
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         began = time.monotonic()
         latencies, sent, acked, distinct = asyncio.run(
-            run_loggers(port, args.loggers, args.seconds, args.interval)
+            run_loggers(port, args.loggers, args.seconds, args.interval, share)
         )
+        both = latencies.all
         elapsed = time.monotonic() - began
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT count(*) FROM reading").fetchone()
@@ -208,9 +259,14 @@ def main() -> int:
             readings_acked_per_s=round(acked * 4 / elapsed, 1),
             readings_stored=stored,
             readings_stored_per_s=round(stored / elapsed, 1),
-            ack_p50_ms=round(1000 * percentile(latencies, 50), 1),
-            ack_p99_ms=round(1000 * percentile(latencies, 99), 1),
-            ack_max_ms=round(1000 * max(latencies, default=float("nan")), 1),
+            ack_p50_ms=round(1000 * percentile(both, 50), 1),
+            ack_p99_ms=round(1000 * percentile(both, 99), 1),
+            ack_max_ms=round(1000 * max(both, default=float("nan")), 1),
+            encrypted_loggers=sum(1 for n in range(args.loggers) if encrypted(n, share)),
+            ack_plain_p50_ms=round(1000 * percentile(latencies.plain, 50), 1),
+            ack_plain_p99_ms=round(1000 * percentile(latencies.plain, 99), 1),
+            ack_encrypted_p50_ms=round(1000 * percentile(latencies.encrypted, 50), 1),
+            ack_encrypted_p99_ms=round(1000 * percentile(latencies.encrypted, 99), 1),
             storage=mode.describe(),
             cpus=os.cpu_count() or 0,
             started_at=started_at,

@@ -72,6 +72,75 @@ def _hj212_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if state in ("done", "pending", "running") else 1
 
 
+def _read_key(args: argparse.Namespace) -> bytes:
+    """The key from --key or --key-file (first line), checked: 32 hex characters."""
+    from wqmon.protocol.hj212.sm4 import parse_key  # noqa: PLC0415
+
+    text = args.key if args.key is not None else Path(args.key_file).read_text(encoding="ascii")
+    return parse_key(text.strip().splitlines()[0] if text.strip() else "")
+
+
+def _hj212_key_set(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC  # noqa: PLC0415
+
+    from wqmon.protocol.hj212.sm4 import BadKey  # noqa: PLC0415
+    from wqmon.store.hj212_keys import set_key  # noqa: PLC0415
+
+    try:
+        key = _read_key(args)
+    except (BadKey, OSError, UnicodeDecodeError) as exc:
+        print(f"wqmon: error: {exc}", file=sys.stderr)
+        return 2
+    kid = set_key(settings.database_url, args.mn, key, datetime.now(UTC))
+    grace = settings.hj212_key_grace_days
+    print(f"MN {args.mn}: key {kid} in force; the previous key is accepted for {grace:g} more days")
+    return 0
+
+
+def _hj212_key_list(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, timedelta  # noqa: PLC0415
+
+    from wqmon.store.hj212_keys import list_keys  # noqa: PLC0415
+
+    grace = timedelta(days=settings.hj212_key_grace_days)
+    rows = list_keys(settings.database_url, datetime.now(UTC), grace, args.mn)
+    print("MN  KEY-ID  CREATED  STATE  ORIGIN")
+    for row in rows:
+        print(row.describe())
+    return 0
+
+
+def _hj212_activate(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC  # noqa: PLC0415
+
+    from wqmon.store.hj212_keys import activate  # noqa: PLC0415
+
+    point = activate(settings.database_url, args.hardware, args.mn, datetime.now(UTC))
+    print(f"logger {args.hardware}: MN {args.mn} ({point}); CN 1002 goes out when it next connects")
+    return 0
+
+
+def _add_hj212_commands(hsub: Any) -> None:
+    """`wqmon hj212 key set|list` and `wqmon hj212 activate` (HJ 212-2025)."""
+    key = hsub.add_parser("key", help="SM4 keys per MN (HJ 212-2025); keys are never shown")
+    ksub = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    p = ksub.add_parser("set", help="set or rotate an MN's key (the previous one stays accepted)")
+    p.add_argument("--mn", required=True, help="the logger's MN (a registered point's)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--key", help="32 hex characters (visible in the process list: prefer --key-file)"
+    )
+    source.add_argument("--key-file", help="a file whose first line is the 32 hex characters")
+    p.set_defaults(handler=_hj212_key_set)
+    p = ksub.add_parser("list", help="MN, key id, created, state — never the key")
+    p.add_argument("--mn", help="only this MN")
+    p.set_defaults(handler=_hj212_key_list)
+    p = hsub.add_parser("activate", help="assign an MN to a logger that sent CN 1001")
+    p.add_argument("--hardware", required=True, help="the logger's hardware id (i23005)")
+    p.add_argument("--mn", required=True, help="the MN of the registry point to bind it to")
+    p.set_defaults(handler=_hj212_activate)
+
+
 def _api(_args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415
 
@@ -358,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the registry file, e.g. examples/registry.yaml")
     p.set_defaults(handler=_registry_import)
 
-    hj212 = sub.add_parser("hj212", help="HJ 212 loggers: history backfill")
+    hj212 = sub.add_parser("hj212", help="HJ 212 loggers: history backfill, keys, activation")
     hsub = hj212.add_subparsers(dest="hj212_command", required=True, metavar="ACTION")
     p = hsub.add_parser(
         "backfill", help="ask a connected logger (via the running ingest) for history data"
@@ -371,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the outcome")
     p.set_defaults(handler=_hj212_backfill)
+    _add_hj212_commands(hsub)
 
     return parser
 

@@ -20,6 +20,7 @@ class Source(StrEnum):
     """Driver kinds; stored with each reading and dead letter."""
 
     HJ212 = "hj212"
+    HJ212_LATE = "hj212-late"  # HJ 212-2025 RF=1: re-sent data (docs/hj212.md)
     MQTT = "mqtt"
     HTTP = "http"
     MODBUS = "modbus"

@@ -25,6 +25,7 @@ class Kind(StrEnum):
     PH = "ph"  # dimensionless
     TEMPERATURE = "temperature"  # °C
     CONDUCTIVITY = "conductivity"  # µS/cm
+    ELECTRICITY = "electricity"  # HJ 212-2025 ST=44: power and current of treatment equipment
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,27 @@ CATALOGUE: tuple[Parameter, ...] = (
     Parameter(
         "w01014", "conductivity", "conductivity", "电导率", Kind.CONDUCTIVITY, "uS/cm", (0, 500_000)
     ),
+    # HJ 212-2025 ST=44 electricity monitoring of treatment equipment (docs/hj212.md): the
+    # packets name each facility by its own code, mapped per point (`hj212.codes`) to these. The
+    # codes are wqmon's (`g44…`), not the standard's.
+    Parameter(
+        "g44001",
+        "power",
+        "equipment electric power",
+        "设施用电功率",
+        Kind.ELECTRICITY,
+        "kW",
+        (0, 1_000_000),
+    ),
+    Parameter(
+        "g44002",
+        "current",
+        "equipment electric current",
+        "设施用电电流",
+        Kind.ELECTRICITY,
+        "A",
+        (0, 100_000),
+    ),
 )
 
 # ST=52 process codes: e + process (1 inlet, 2 outlet) + item (2 digits) + device index (2 digits).
@@ -178,6 +200,8 @@ _TO_CANONICAL: dict[str, dict[str, float]] = {
     "pH": {"ph": 1.0, "": 1.0, "-": 1.0},
     "degC": {"degc": 1.0, "°c": 1.0, "c": 1.0, "℃": 1.0},
     "uS/cm": {"us/cm": 1.0, "µs/cm": 1.0, "ms/cm": 1000.0},
+    "kW": {"kw": 1.0, "w": 0.001, "mw": 1000.0},
+    "A": {"a": 1.0, "ma": 0.001, "ka": 1000.0},
 }
 
 

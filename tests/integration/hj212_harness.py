@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from wqmon.drivers.hj212.config import Hj212Config
-from wqmon.drivers.hj212.server import Hj212Driver
+from wqmon.drivers.hj212.server import Hj212Driver, from_settings
 from wqmon.protocol.hj212 import builder
 from wqmon.services.ingest import IngestService
 from wqmon.settings import Settings
@@ -79,7 +78,7 @@ async def running_server(db_url: str, **overrides: Any) -> AsyncIterator[Server]
         batch_linger_s=0.02,
         **overrides,
     )
-    driver = Hj212Driver(Hj212Config.from_settings(settings))
+    driver = from_settings(settings)  # as `wqmon ingest` builds it: keys etc. in the database
     service = IngestService(settings, [driver])
     await service.start()
     async with asyncio.timeout(10):

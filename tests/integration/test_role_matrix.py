@@ -218,6 +218,21 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
         Call("/api/v1/accounting/reports/LYG/2025/1/html"),
         READS | {"operator": 404, "admin": 404},
     ),
+    # HJ 212 (docs/hj212.md): editions for operators and admins, pending devices for admins,
+    # 2062 checks like readings (a gateway on its own sites).
+    ("GET", "/api/v1/hj212/loggers"): (Call("/api/v1/hj212/loggers"), READS),
+    ("GET", "/api/v1/hj212/devices"): (
+        Call("/api/v1/hj212/devices"),
+        READS | {"operator": 403},
+    ),
+    ("GET", "/api/v1/hj212/standard-checks"): (
+        Call(
+            "/api/v1/hj212/standard-checks",
+            params={"site": "ENT-01", **SPAN},
+            other_params={"site": "WWTP-01", **SPAN},
+        ),
+        _reads_all(200, 403),
+    ),
     ("GET", "/api/v1/public/progress"): (Call("/api/v1/public/progress"), PUBLIC),
     ("GET", "/api/v1/public/progress.csv"): (Call("/api/v1/public/progress.csv"), PUBLIC),
     ("GET", "/accounts"): (Call("/accounts"), PUBLIC),

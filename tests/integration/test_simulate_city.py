@@ -16,6 +16,7 @@ from wqmon.settings import Settings
 from wqmon.simulators.field import FLOW
 from wqmon.simulators.runner import FieldRunner, Targets, history_instants
 from wqmon.simulators.scenarios import build
+from wqmon.simulators.simulate import logger_keys
 
 pytestmark = [pytest.mark.db, pytest.mark.mqtt]
 
@@ -50,6 +51,8 @@ async def test_backfill_lands_once_per_instant_over_hj212_and_mqtt(
     await service.start()
     anchor = datetime.now(UTC).replace(second=0, microsecond=0)
     scenario = build("calm", seed=3, anchor=anchor)
+    # As `wqmon simulate` does: the encrypting HJ 212-2025 loggers' keys go into the database.
+    assert logger_keys(settings, scenario) == sum(1 for t in scenario.loggers if t.key)
     targets = Targets(hj212_port=settings.hj212_port, mqtt_url=mosquitto.url, modbus=False)
     runner = FieldRunner(scenario, targets)
     try:

@@ -1,4 +1,5 @@
-"""Fuzzing: no input crashes or hangs the HJ 212 framer and parser or the push decoder.
+"""Fuzzing: no input crashes or hangs the HJ 212 framer and parser (plain and SM4-encrypted,
+HJ 212-2025) or the push decoder.
 
 A fixed number of generated inputs per target (hypothesis, derandomised so CI is repeatable);
 the only exceptions allowed are the documented refusals (FrameError, PayloadError).
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from wqmon.errors import FrameError, PayloadError
 from wqmon.protocol.hj212.builder import build_frame
 from wqmon.protocol.hj212.convert import PointBinding, convert_packet
+from wqmon.protocol.hj212.encryption import DecryptError, open_segment
 from wqmon.protocol.hj212.framer import BadFrame, Frame, FrameReader
 from wqmon.protocol.hj212.packet import parse_segment
 from wqmon.protocol.push import decode_body
@@ -115,3 +117,46 @@ def test_push_decoder_survives_body_shaped_json(doc: dict[str, object]) -> None:
     assert len(decoded.readings) + len(decoded.refused) <= 8 or not isinstance(
         doc["readings"], list
     )
+
+
+# -- HJ 212-2025 encrypted path --------------------------------------------------------------
+
+SM4_KEY = b"0" * 16
+ENCRYPTED_FRAME = build_frame(VECTOR.replace("Flag=4", "Flag=9"), SM4_KEY)
+
+
+def _open_and_convert(frame: Frame, keys: list[bytes]) -> None:
+    """What a session does with an encrypted frame; only the documented refusals may raise."""
+    try:
+        opened = open_segment(frame.segment, frame.declared_length, frame.crc_text, keys)
+    except DecryptError:
+        return
+    _parse_and_convert(opened.segment)
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_encrypted_packets_never_crash(data: st.DataObject) -> None:
+    frame = bytearray(ENCRYPTED_FRAME)
+    for _ in range(data.draw(st.integers(1, 8))):
+        i = data.draw(st.integers(0, len(frame) - 1))
+        frame[i] = data.draw(st.integers(0, 255))
+    keys = data.draw(st.sampled_from([[SM4_KEY], [], [b"\x01" * 16, SM4_KEY]]))
+    for item in FrameReader().feed(bytes(frame)):
+        if isinstance(item, Frame) and item.encrypted:
+            _open_and_convert(item, keys)
+        elif isinstance(item, Frame):
+            _parse_and_convert(item.segment)
+
+
+HEXISH = st.sampled_from(list("0x0X,{}ABCDEF0123456789&;=zg \r\n"))
+
+
+@FUZZ
+@given(st.text(HEXISH, max_size=600), st.integers(0, 9999))
+def test_encrypted_shaped_ciphertext_never_crashes(inner: str, declared: int) -> None:
+    frame = f"##{declared:04d}QN=1;ST=32;CN=2011;PW=1;MN=M;Flag=9;CP=&&{{{inner}&&1C80\r\n"
+    for item in FrameReader().feed(frame.encode()):
+        assert isinstance(item, Frame | BadFrame)
+        if isinstance(item, Frame) and item.encrypted:
+            _open_and_convert(item, [SM4_KEY])

@@ -38,6 +38,7 @@ from wqmon.alarms.rules import on_reading as live_rules
 from wqmon.alarms.store import AlarmEvent, Change, apply_changes, open_alarms, renotify_due
 from wqmon.audit.load import invalid_spans
 from wqmon.model import PeriodRecord, Reading
+from wqmon.model import Source as _Source
 from wqmon.settings import libpq_url
 from wqmon.supervision import backoff, start_supervised
 
@@ -47,6 +48,7 @@ EventListener = Callable[[AlarmEvent], None]
 Conn = psycopg.AsyncConnection[Any]
 _RULES = frozenset(r.value for r in Rule)
 _BY_TIME = itemgetter(1)  # Reading.ts
+LATE_SOURCE = _Source.HJ212_LATE.value
 
 
 def utcnow() -> datetime:
@@ -234,7 +236,7 @@ class AlarmEngine:
             self.stats.readings += len(readings)
             changes = self._evaluate_live(readings)
             events = await self._store(changes, self._connection)
-        if self.hours.due:
+        if self.hours.due or self.hours.revisits:
             self._hours_wake.set()
         return events
 
@@ -254,8 +256,13 @@ class AlarmEngine:
             if spec is None:
                 continue  # a channel added since the last reload
             newest[cid] = reading.ts  # sorted: the last one is the newest (hour rules)
-            if reading.late(spec.rules.live_window):
+            resent = reading.source == LATE_SOURCE  # HJ 212-2025 RF=1, whatever its age
+            if resent or reading.late(spec.rules.live_window):
                 self.stats.late += 1  # history: neither raises nor clears, nor ends a silence
+                if resent:
+                    # The logger re-sent an hour that may already be judged: judge it again
+                    # with what is stored now (hour and day rules).
+                    self.hours.revisit((spec.site, spec.point), reading.ts)
                 continue
             state = states.get(cid)
             if state is None:

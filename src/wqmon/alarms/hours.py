@@ -43,6 +43,15 @@ class HourBook:
     point_last: dict[PointKey, datetime] = field(default_factory=dict)
     evaluated: dict[PointKey, datetime] = field(default_factory=dict)
     due: dict[PointKey, datetime] = field(default_factory=dict)
+    # Hours that ended but received late (RF=1) data: evaluated again with what is stored now.
+    revisits: dict[PointKey, set[datetime]] = field(default_factory=dict)
+
+    def revisit(self, key: PointKey, ts: datetime) -> None:
+        """Late data arrived for `ts`: its hour is evaluated again once it has ended."""
+        hour = floor_hour(ts)
+        done = self.evaluated.get(key)
+        if done is not None and hour < done:
+            self.revisits.setdefault(key, set()).add(hour)
 
     def note(self, key: PointKey, newest: datetime) -> None:
         """A committed batch carried data of the point up to `newest` (reading time)."""
@@ -65,20 +74,26 @@ class HourBook:
         A point seen for the first time starts its record at its current hour: the engine does
         not judge hours that ended before it watched the point (a restart re-reads none).
         """
+        revisits, self.revisits = self.revisits, {}
         due, self.due = self.due, {}
         for key, upto in due.items():
             end = floor_hour(upto)
             done = self.evaluated.get(key)
+            late = sorted(revisits.pop(key, ()))
             if done is None or end <= done:
                 self.evaluated.setdefault(key, end)
+                if late:
+                    yield key, late
                 continue
             self.evaluated[key] = end
             hour = max(done, end - MAX_CATCHUP_HOURS * HOUR)
-            hours = []
+            hours = [h for h in late if h < hour]
             while hour < end:
                 hours.append(hour)
                 hour += HOUR
             yield key, hours
+        for key, late_hours in revisits.items():
+            yield key, sorted(late_hours)
 
 
 async def hour_findings(

@@ -30,6 +30,7 @@ from wqmon.api.routes import (
     alarms,
     audit,
     balance,
+    hj212,
     public,
     readings,
     readings_query,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit.router,
         accounting.router,
         public.router,
+        hj212.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health_routes.router)

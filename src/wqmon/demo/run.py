@@ -182,6 +182,10 @@ class Demo:
                     self.settings.database_url, name="demo-simulator", role="gateway", gateway=g
                 )
             )
+        from wqmon.simulators.simulate import logger_keys  # noqa: PLC0415
+
+        # The encrypting HJ 212-2025 loggers' keys, so the platform can read them.
+        await self._blocking(logger_keys, self.settings, self.scenario)
         targets = Targets(
             hj212_port=self.settings.hj212_port,
             mqtt_url=self.settings.mqtt_url,

@@ -163,7 +163,11 @@ def _import_sites(conn: Connection, reg: RegistryFile, summary: ImportSummary) -
                 "discharges_to": p.discharges_to,
                 "hj212_mn": hj.mn if hj else None,
                 "hj212_password": hj.password if hj else None,
-                "hj212_options": {"accept_modbus_crc": hj.accept_modbus_crc, "codes": hj.codes}
+                "hj212_options": {
+                    "accept_modbus_crc": hj.accept_modbus_crc,
+                    "codes": hj.codes,
+                    "require_encryption": hj.require_encryption,
+                }
                 if hj
                 else {},
                 "modbus": _modbus_bindings(p),

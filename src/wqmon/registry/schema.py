@@ -55,6 +55,8 @@ class Hj212Spec(_Strict):
     password: str = Field(max_length=64)
     accept_modbus_crc: bool = False  # some loggers send CRC-16/MODBUS low byte first
     codes: dict[str, str] = Field(default_factory=dict)  # vendor or e-code → parameter
+    # HJ 212-2025: refuse plain data packets from this logger (SM4 required over the Internet).
+    require_encryption: bool = False
 
 
 class LimitRange(_Strict):

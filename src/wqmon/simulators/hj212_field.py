@@ -90,6 +90,8 @@ class FieldLogger:
             ack_timeout_s=10.0,
             retries=2,
             history=self._history,
+            edition=target.edition,
+            key=target.key,
         )
         self.connected = False
         self.uploads = 0

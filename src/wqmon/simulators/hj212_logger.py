@@ -6,6 +6,10 @@ answers a `1012` set-time command (9011 then 9012) and records the time, serves 
 (9011, the uploads from a supplied callback, then 9012), sends `1013` time-calibration
 requests, and can send garbage, a bad CRC or a wrong password on purpose.
 
+With `edition=2025` it speaks HJ 212-2025: the version bits of Flag are 2, data packets are
+SM4-encrypted when a `key` is set, it sends 9015 heartbeats, RF=1 re-sent uploads, 2062 check
+results and 1014 key requests (adopting the `NewSK` of the answer).
+
     async with LoggerSimulator("127.0.0.1", 9212, mn="010000A8900016F000169DC0") as logger:
         await logger.send_realtime(now, {"w01018": {"Rtd": 35.2, "Flag": "N"}})
 """
@@ -25,8 +29,10 @@ from zoneinfo import ZoneInfo
 from wqmon.errors import DeviceUnavailable, FrameError
 from wqmon.protocol.hj212 import builder
 from wqmon.protocol.hj212.builder import CpObjects
+from wqmon.protocol.hj212.encryption import DecryptError, encrypts, open_segment
 from wqmon.protocol.hj212.framer import Frame, FrameReader
-from wqmon.protocol.hj212.packet import FLAG_ACK, Packet, parse_segment, parse_time
+from wqmon.protocol.hj212.packet import FLAG_ACK, FLAG_SPLIT, Packet, parse_segment, parse_time
+from wqmon.protocol.hj212.version import Version, make_flag
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,8 @@ class LoggerSimulator:
         ack_timeout_s: float = 10.0,
         retries: int = 3,
         history: HistoryCallback | None = None,
+        edition: int = 2017,
+        key: bytes | None = None,
     ) -> None:
         """Configure the logger; `connect()` (or `async with`) opens the connection.
 
@@ -72,6 +80,8 @@ class LoggerSimulator:
             ack_timeout_s: How long to wait for each `9014` (the standard's OverTime).
             retries: Resends after a missing `9014` (the standard's ReCount).
             history: Supplies the uploads for a host history pull; none means no data.
+            edition: 2017 (Flag 4-7) or 2025 (Flag 8-11).
+            key: SM4 key of an encrypting 2025 logger (16 bytes); None sends plain text.
         """
         self.host, self.port = host, port
         self.mn, self.pw, self.st = mn, pw, st
@@ -79,6 +89,10 @@ class LoggerSimulator:
         self.ack_timeout_s = ack_timeout_s
         self.retries = retries
         self.history = history
+        if edition not in (2017, 2025):
+            raise ValueError(f"edition {edition}: the simulator speaks 2017 or 2025")
+        self.edition = edition
+        self.key = key if edition == 2025 else None  # noqa: PLR2004 - the edition's year
         self.received: list[Packet] = []  # every packet from the host, in arrival order
         self.sent: list[bytes] = []  # every frame written, resends included
         self.time_settings: list[datetime] = []  # SystemTime of each 1012, in UTC
@@ -135,6 +149,57 @@ class LoggerSimulator:
             qn = builder.format_qn(last, self.tz)
         self._last_qn = qn
         return qn
+
+    def flag(self, flag: int) -> int:
+        """`flag`'s answer and split bits with this logger's version bits."""
+        if self.edition == 2017:  # noqa: PLR2004
+            return flag
+        return make_flag(
+            Version.HJ212_2025, ack=bool(flag & FLAG_ACK), split=bool(flag & FLAG_SPLIT)
+        )
+
+    def frame(self, cn: str, segment: str) -> bytes:
+        """A frame of `segment`, encrypted when this logger has a key and `cn` is encrypted."""
+        return builder.build_frame(segment, self.key if encrypts(cn) else None)
+
+    async def send_heartbeat(self) -> Packet | None:
+        """A 2025 `9015` heartbeat; the host's 9013, or None."""
+        qn = self.next_qn()
+        frame = builder.heartbeat(qn=qn, mn=self.mn, pw=self.pw, st=self.st)
+        return await self._send_and_wait(
+            parse_segment(frame[6:-6]), frame, builder.CN_NOTIFY_ANSWER
+        )
+
+    async def send_standard_check(
+        self, data_time: datetime, results: dict[str, tuple[float, float, bool]]
+    ) -> SendResult:
+        """A 2025 `2062`: per code (measured, nominal, passed)."""
+        cp = builder.cp_text(
+            {"DataTime": builder.format_time(data_time, self.tz)},
+            {
+                code: {"SampleRd": measured, "StandardValue": nominal, "ResultType": int(passed)}
+                for code, (measured, nominal, passed) in results.items()
+            },
+        )
+        segment = builder.build_segment(
+            cn=builder.CN_STANDARD_CHECK, mn=self.mn, pw=self.pw, cp=cp, qn=self.next_qn(),
+            st=self.st, flag=self.flag(5),
+        )  # fmt: skip
+        return await self._send_until_acked(parse_segment(segment), self.frame("2062", segment))
+
+    async def request_new_key(self) -> bytes | None:
+        """A 2025 `1014`: ask for a new key; adopt and return the host's `NewSK`, or None."""
+        created = builder.format_time(datetime.now(UTC), self.tz)
+        qn = self.next_qn()
+        frame = builder.new_key_request(
+            qn=qn, mn=self.mn, pw=self.pw, created=created, key=self.key, st=self.st
+        )
+        packet = Packet(cn=builder.CN_NEW_KEY, mn=self.mn, qn=qn, flag=self.flag(5))
+        answer = await self._send_and_wait(packet, frame, builder.CN_NEW_KEY)
+        new = answer.cp.fields.get("NewSK") if answer is not None else None
+        if new:
+            self.key = bytes.fromhex(new)
+        return self.key if new else None
 
     async def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (garbage, hand-made frames)."""
@@ -207,6 +272,7 @@ class LoggerSimulator:
         codes_per_packet: int | None = None,
         pw: str | None = None,
         corrupt_crc: bool = False,
+        resent: bool = False,
     ) -> list[SendResult]:
         """Upload one data record, split into several packets when asked.
 
@@ -218,6 +284,7 @@ class LoggerSimulator:
             codes_per_packet: Split into packets of at most this many codes (PNUM/PNO).
             pw: Send this password instead of the configured one (wrong-PW injection).
             corrupt_crc: Send a wrong CRC (bad-CRC injection).
+            resent: Mark the packets `RF=1` (re-sent late data, 2025 only).
 
         Returns:
             One result per packet, in PNO order.
@@ -231,13 +298,15 @@ class LoggerSimulator:
             tz=self.tz,
             objects=objects,
             qns=[self.next_qn() for _ in range(count)],
-            flag=flag,
+            flag=self.flag(flag),
             st=self.st,
             codes_per_packet=codes_per_packet,
         )
         results = []
         for segment in segments:
-            frame = builder.build_frame(segment)
+            if resent and self.edition == 2025:  # noqa: PLR2004
+                segment = segment.replace(";CP=&&", ";RF=1;CP=&&", 1)  # noqa: PLW2901
+            frame = self.frame(cn, segment)
             if corrupt_crc:
                 frame = _corrupt_crc(frame)
             results.append(await self._send_until_acked(parse_segment(segment), frame))
@@ -290,7 +359,7 @@ class LoggerSimulator:
             cp=builder.cp_text(fields),
             qn=self.next_qn(),
             st=self.st,
-            flag=5,
+            flag=self.flag(5),
         )
         packet = parse_segment(segment)
         answer = await self._send_and_wait(packet, builder.build_frame(segment), "9013")
@@ -343,8 +412,12 @@ class LoggerSimulator:
 
     async def _handle_frame(self, frame: Frame) -> None:
         try:
-            packet = parse_segment(frame.segment)
-        except FrameError as exc:
+            segment = frame.segment
+            if frame.encrypted:
+                keys = [self.key] if self.key is not None else []
+                segment = open_segment(segment, frame.declared_length, frame.crc_text, keys).segment
+            packet = parse_segment(segment)
+        except (FrameError, DecryptError) as exc:
             log.warning("logger %s: unparsable packet from host: %s", self.mn, exc)
             return
         self.received.append(packet)

@@ -187,7 +187,11 @@ class FieldRunner:
         kinds = {"mqtt": 0, "http": 0}
         for gateway in self.gateways:
             kinds["mqtt" if isinstance(gateway, MqttGateway) else "http"] += 1
+        targets = [logger.target for logger in self.loggers]
+        new = sum(1 for t in targets if t.edition == 2025)  # noqa: PLR2004
+        encrypted = sum(1 for t in targets if t.key is not None)
         return (
-            f"{len(self.loggers)} HJ 212 loggers, {kinds['mqtt']} MQTT and {kinds['http']} HTTP "
+            f"{len(self.loggers)} HJ 212 loggers ({len(targets) - new} HJ 212-2017, {new} HJ"
+            f" 212-2025 of which {encrypted} SM4-encrypted), {kinds['mqtt']} MQTT and {kinds['http']} HTTP "
             f"gateways, {len(self.modbus)} Modbus servers"
         )

@@ -16,8 +16,9 @@ odd-numbered ones push over HTTP, so both paths are exercised), and what happens
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,11 +45,30 @@ SEEDED_RAIN_PER_DAY = 0.25  # chance of a rain episode on a plant on a given pas
 
 @dataclass(frozen=True, slots=True)
 class LoggerTarget:
-    """An HJ 212 data logger: the MN and password of one monitoring point."""
+    """An HJ 212 data logger: the MN and password of one monitoring point, and its edition.
+
+    A 2025 logger with a `key` encrypts its data (SM4); the key is set in the platform's
+    database by `wqmon simulate` / `wqmon demo` (`set_logger_keys`).
+    """
 
     point: MeterPoint
     mn: str
     password: str
+    edition: int = 2017
+    key: bytes | None = field(default=None, repr=False)
+
+
+def logger_edition(index: int, mn: str, seed: int) -> tuple[int, bytes | None]:
+    """The field's mix: every second logger speaks HJ 212-2025, every other of those encrypts.
+
+    The key is derived from the seed and the MN so the same field gets the same keys: fine for
+    a simulator, forbidden for a real logger (the standard bans predictable keys).
+    """
+    if index % 2 == 0:
+        return 2017, None
+    if index % 4 == 3:  # noqa: PLR2004 - the plain 2025 quarter
+        return 2025, None
+    return 2025, hashlib.sha256(f"wqmon-simulator:{seed}:{mn}".encode()).digest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +155,11 @@ def meter_points(reg: RegistryFile, seed: int) -> list[MeterPoint]:
 
 
 def _routes(
-    reg: RegistryFile, points: dict[str, MeterPoint]
+    reg: RegistryFile, points: dict[str, MeterPoint], seed: int = 1
 ) -> tuple[list[LoggerTarget], list[GatewayTarget], list[ModbusTarget]]:
-    loggers, modbus, routed = [], [], set()
+    loggers: list[LoggerTarget] = []
+    modbus: list[ModbusTarget] = []
+    routed: set[str] = set()
     # getattr: Modbus buses and bindings are optional parts of the registry schema.
     buses = {
         bus.id: BusAddress(bus.id, bus.transport, bus.host, bus.port)
@@ -147,7 +169,8 @@ def _routes(
         for spec in site.points:
             mp = points[f"{site.code}/{spec.code}"]
             if spec.hj212 is not None:
-                loggers.append(LoggerTarget(mp, spec.hj212.mn, spec.hj212.password))
+                edition, key = logger_edition(len(loggers), spec.hj212.mn, seed)
+                loggers.append(LoggerTarget(mp, spec.hj212.mn, spec.hj212.password, edition, key))
                 routed.add(mp.key)
             for device in getattr(spec, "modbus", []):
                 bus = buses[device.bus]
@@ -202,7 +225,7 @@ def build(name: str, *, seed: int, anchor: datetime, registry: Path = EXAMPLE_RE
     points = {mp.key: mp for mp in meter_points(reg, seed)}
     plants = [site.code for site in reg.sites if site.kind == "wwtp"]
     episodes = SCENARIOS[name](anchor, seed, plants)
-    loggers, gateways, modbus = _routes(reg, points)
+    loggers, gateways, modbus = _routes(reg, points, seed)
     return Scenario(
         name=name,
         anchor=anchor,

@@ -64,6 +64,18 @@ def gateway_tokens(
     return tokens
 
 
+def logger_keys(settings: Settings, scenario: scenarios.Scenario) -> int:
+    """Set the encrypting 2025 loggers' keys in the platform's database (never printed)."""
+    from wqmon.store.hj212_keys import ensure_keys  # noqa: PLC0415
+
+    keys = {t.mn: t.key for t in scenario.loggers if t.key is not None}
+    try:
+        return ensure_keys(settings.database_url, keys, datetime.now(UTC))
+    except psycopg.Error as exc:
+        log.warning("HJ 212-2025 keys not set (%s): encrypted loggers will be refused", exc)
+        return 0
+
+
 async def simulate(
     settings: Settings, options: SimulateOptions, progress: Callable[[str], None] = print
 ) -> int:
@@ -74,6 +86,7 @@ async def simulate(
     )
     api_url = options.api_url or f"http://127.0.0.1:{settings.api_port}"
     tokens = await asyncio.to_thread(gateway_tokens, settings, scenario, options.api_key)
+    await asyncio.to_thread(logger_keys, settings, scenario)
     targets = Targets(
         hj212_host=options.hj212_host,
         hj212_port=options.hj212_port or settings.hj212_port,

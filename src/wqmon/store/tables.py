@@ -679,3 +679,88 @@ accounting_event = Table(
     Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Index("ix_accounting_event_region_code", "region_code", "year"),
 )
+
+# HJ 212-2025 (docs/hj212.md). SM4 keys per MN: the newest row is the key in force; a
+# superseded key is still accepted for the grace period (`hj212_key_grace_days`). The key itself
+# is stored here and nowhere else: listings and logs show `key_id`, a fingerprint.
+hj212_key = Table(
+    "hj212_key",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("mn", Text, nullable=False),
+    Column("key_hex", Text, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("origin", Text, nullable=False),  # cli: `wqmon hj212 key set`; platform: CN 1014
+    Column("sk_create_time", Text, nullable=True),  # the logger's SKCreateTime of a 1014
+    _tz("created_at", nullable=False, server_default=func.now()),
+    _tz("superseded_at", nullable=True),
+    CheckConstraint("origin IN ('cli', 'platform')", name="origin"),
+    CheckConstraint("char_length(key_hex) = 32", name="key_length"),
+    Index("ix_hj212_key_mn", "mn", "id"),
+)
+
+# Loggers that uploaded their hardware identity (CN 1001) without a registered MN, and what an
+# admin assigned them (`wqmon hj212 activate`): the MN goes out in a CN 1002 on their next visit.
+hj212_device = Table(
+    "hj212_device",
+    metadata,
+    Column("hardware_id", Text, primary_key=True),  # i23005: the logger's id
+    Column("cpu_id", Text, nullable=True),  # i23006
+    Column("mac1", Text, nullable=True),  # i23007
+    Column("mac2", Text, nullable=True),  # i23008
+    Column("reported_mn", Text, nullable=True),  # the MN its 1001 carried
+    Column("peer", Text, nullable=False, server_default=text("''")),
+    Column("state", Text, nullable=False, server_default=text("'pending'")),
+    Column("mn", Text, nullable=True),
+    Column("point_id", Integer, ForeignKey("point.id", ondelete="SET NULL"), nullable=True),
+    _tz("first_seen_at", nullable=False, server_default=func.now()),
+    _tz("last_seen_at", nullable=False, server_default=func.now()),
+    _tz("assigned_at", nullable=True),
+    _tz("activated_at", nullable=True),
+    CheckConstraint("state IN ('pending', 'assigned', 'activated')", name="state"),
+)
+
+# The edition each logger last spoke, whether encrypted and with which key, and when it was last
+# heard (any packet) or sent a heartbeat (CN 9015): written by the ingest process, read by the API.
+hj212_logger = Table(
+    "hj212_logger",
+    metadata,
+    Column("mn", Text, primary_key=True),
+    Column("version", Text, nullable=False),  # 2005 | 2017 | 2025
+    Column("encrypted", Boolean, nullable=False),
+    Column("key_id", Text, nullable=True),
+    Column("peer", Text, nullable=False, server_default=text("''")),
+    _tz("last_seen_at", nullable=False),
+    _tz("last_heartbeat_at", nullable=True),
+)
+
+# CN 2062: automatic standard-sample check results per channel (measured value of the standard
+# solution, its nominal value, passed or not).
+hj212_standard_check = Table(
+    "hj212_standard_check",
+    metadata,
+    Column("channel_id", Integer, nullable=False),
+    _tz("ts", nullable=False),
+    Column("measured", Float, nullable=True),  # SampleRd
+    Column("standard", Float, nullable=True),  # StandardValue
+    Column("passed", Boolean, nullable=True),  # ResultType 1 / 0
+    Column("result_type", Text, nullable=True),  # as sent
+    Column("late", Boolean, nullable=False, server_default=text("false")),
+    _tz("received_at", nullable=False),
+    PrimaryKeyConstraint("channel_id", "ts"),
+)
+
+# Late (RF=1) readings and period records are ordinary rows with source 'hj212-late'.
+LATE_SOURCE = "hj212-late"
+Index(
+    "ix_reading_late",
+    reading.c.channel_id,
+    reading.c.ts,
+    postgresql_where=text(f"source = '{LATE_SOURCE}'"),
+)
+Index(
+    "ix_logger_period_late",
+    logger_period.c.channel_id,
+    logger_period.c.ts,
+    postgresql_where=text(f"source = '{LATE_SOURCE}'"),
+)

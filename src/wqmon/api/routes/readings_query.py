@@ -43,6 +43,10 @@ class SamplePoint(BaseModel):
     min: float | None = None
     max: float | None = None
     count: int | None = Field(None, description="valid readings in the bucket")
+    late: bool = Field(
+        False,
+        description="HJ 212-2025 RF=1: re-sent late (for a bucket: any reading in it was)",
+    )
 
 
 class SeriesOut(BaseModel):
@@ -110,18 +114,21 @@ WHERE s.code = %(site)s AND s.active
 ORDER BY p.code, c.parameter
 """
 
-_RAW = """
+_LATE = "(source = 'hj212-late')"
+_LATE_FILTER = f"AND (%(late)s::boolean IS NULL OR {_LATE} = %(late)s)"
+_RAW = f"""
 SELECT channel_id, ts, CASE WHEN flag = ANY(%(valid)s) THEN value END, flag,
-       NULL::float8, NULL::float8, NULL::bigint
-FROM reading WHERE channel_id = ANY(%(ids)s) AND ts >= %(lo)s AND ts < %(hi)s
+       NULL::float8, NULL::float8, NULL::bigint, {_LATE}
+FROM reading WHERE channel_id = ANY(%(ids)s) AND ts >= %(lo)s AND ts < %(hi)s {_LATE_FILTER}
 ORDER BY channel_id, ts LIMIT %(limit)s
 """
 
-_BUCKETED = """
-SELECT channel_id, {bucket} AS b, avg(value) FILTER (WHERE flag = ANY(%(valid)s)),
+_BUCKETED = f"""
+SELECT channel_id, {{bucket}} AS b, avg(value) FILTER (WHERE flag = ANY(%(valid)s)),
        string_agg(DISTINCT flag, ''), min(value) FILTER (WHERE flag = ANY(%(valid)s)),
-       max(value) FILTER (WHERE flag = ANY(%(valid)s)), count(*) FILTER (WHERE flag = ANY(%(valid)s))
-FROM reading WHERE channel_id = ANY(%(ids)s) AND ts >= %(lo)s AND ts < %(hi)s
+       max(value) FILTER (WHERE flag = ANY(%(valid)s)), count(*) FILTER (WHERE flag = ANY(%(valid)s)),
+       bool_or{_LATE}
+FROM reading WHERE channel_id = ANY(%(ids)s) AND ts >= %(lo)s AND ts < %(hi)s {_LATE_FILTER}
 GROUP BY channel_id, b ORDER BY channel_id, b LIMIT %(limit)s
 """
 _TIME_BUCKET = "time_bucket(make_interval(secs => %(secs)s), ts)"
@@ -146,6 +153,9 @@ async def get_readings(
         str | None, Query(pattern=BUCKET_PATTERN, description="e.g. 5m, 1h, 1d; raw when absent")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 10_000,
+    late: Annotated[
+        bool | None, Query(description="true: only late (RF=1) readings; false: none of them")
+    ] = None,
 ) -> ReadingsOut:
     """Readings of a site (optionally one point and parameter) over [from, to)."""
     ensure_readable(key, site)
@@ -159,7 +169,7 @@ async def get_readings(
             )
         code = known.code
     args: dict[str, Any] = {"site": site, "point": point, "parameter": code}
-    args |= {"lo": lo, "hi": hi, "limit": limit, "valid": sorted(DEFAULT_VALID_FLAGS)}
+    args |= {"lo": lo, "hi": hi, "limit": limit, "valid": sorted(DEFAULT_VALID_FLAGS), "late": late}
     if bucket is not None:
         args["secs"] = _bucket_seconds(bucket)
         sql = _BUCKETED.format(bucket=_TIME_BUCKET if await has_time_bucket(state) else _DATE_BIN)
@@ -187,8 +197,8 @@ def _series(channels: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> lis
         known = lookup(parameter)
         alias = known.alias if known else parameter
         by_id[cid] = SeriesOut(point=point, parameter=parameter, alias=alias, unit=unit, points=[])
-    for cid, ts, value, flag, low, high, count in rows:
+    for cid, ts, value, flag, low, high, count, late in rows:
         by_id[cid].points.append(
-            SamplePoint(ts=ts, value=value, flag=flag, min=low, max=high, count=count)
+            SamplePoint(ts=ts, value=value, flag=flag, min=low, max=high, count=count, late=late)
         )
     return list(by_id.values())

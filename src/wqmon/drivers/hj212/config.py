@@ -26,6 +26,9 @@ class Hj212Config(BaseModel):
     command_poll_s: float = Field(30.0, gt=0)
     # Where `wqmon hj212 backfill` leaves its commands; None: no command worker (unit tests).
     command_database_url: str | None = None
+    key_grace_days: float = Field(7.0, ge=0)  # a superseded SM4 key is accepted this long
+    key_refresh_s: float = Field(30.0, gt=0)  # keys cached per MN this long
+    logger_flush_s: float = Field(5.0, gt=0)  # editions and last-heard times written this often
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hj212Config:
@@ -44,4 +47,6 @@ class Hj212Config(BaseModel):
             gap_fill_after_s=settings.hj212_gap_fill_after_s,
             command_poll_s=settings.hj212_command_poll_s,
             command_database_url=settings.database_url,
+            key_grace_days=settings.hj212_key_grace_days,
+            key_refresh_s=settings.hj212_key_refresh_s,
         )

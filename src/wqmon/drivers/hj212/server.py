@@ -35,6 +35,7 @@ from wqmon.protocol.hj212 import builder
 from wqmon.protocol.hj212.convert import PointBinding
 from wqmon.protocol.hj212.packet import Packet
 from wqmon.settings import Settings
+from wqmon.store.hj212_book import Hj212Book, LoggerSeen, MemoryHj212Book, PgHj212Book
 from wqmon.supervision import supervise
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ class Hj212Driver:
 
     name = "hj212"
 
-    def __init__(self, config: Hj212Config) -> None:
+    def __init__(self, config: Hj212Config, book: Hj212Book | None = None) -> None:
         self.config = config
+        # Keys, devices, 2062 results, editions (HJ 212-2025); in memory without a database.
+        self.book: Hj212Book = book if book is not None else MemoryHj212Book()
+        self._changed: set[str] = set()  # MNs whose edition or last-heard time changed
+        self._flushed_at = 0.0
         self.state = LoggerStates()
         self.ready = asyncio.Event()
         self.port: int | None = None
@@ -79,7 +84,7 @@ class Hj212Driver:
         self._replies: dict[_ReplyKey, asyncio.Future[Packet]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._bindings: tuple[Directory | None, dict[str, dict[str, str]]] = (None, {})
-        self._last_qn = ""
+        self._last_qn_at: datetime | None = None
         self.commands: CommandWorker | None = None
 
     @property
@@ -112,6 +117,9 @@ class Hj212Driver:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await asyncio.gather(*(s.close() for s in list(self._sessions)))
+            with contextlib.suppress(Exception):
+                await self.flush_loggers()
+            await self.book.close()
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -192,14 +200,49 @@ class Hj212Driver:
         )
 
     def next_qn(self, tz: tzinfo) -> str:
-        """A fresh QN from the server clock, strictly increasing within this driver."""
-        moment = self.ctx.clock()
-        qn = builder.format_qn(moment, tz)
-        while qn <= self._last_qn:
-            moment += timedelta(milliseconds=1)
-            qn = builder.format_qn(moment, tz)
-        self._last_qn = qn
-        return qn
+        """A fresh QN from the server clock: a new millisecond for every QN of this driver.
+
+        The last *instant* is kept, not the last QN text: QNs are written in each site's local
+        time, so comparing the texts of two zones stepped forward 1 ms at a time through the
+        zones' offset (about 7 million steps from Asia/Shanghai to Asia/Urumqi).
+        """
+        moment = self.ctx.clock().astimezone(UTC)
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        if self._last_qn_at is not None and moment <= self._last_qn_at:
+            moment = self._last_qn_at + timedelta(milliseconds=1)
+        self._last_qn_at = moment
+        return builder.format_qn(moment, tz)
+
+    def logger_changed(self, mn: str) -> None:
+        """A logger was heard (edition, key, heartbeat): written to the book by housekeeping."""
+        self._changed.add(mn)
+
+    async def flush_loggers(self) -> None:
+        """Write the editions and last-heard times of the loggers heard since the last flush."""
+        changed, self._changed = self._changed, set()
+        rows = []
+        for mn in changed:
+            state = self.state.get(mn)
+            if state.last_packet_at is None or not state.version:
+                continue
+            rows.append(
+                LoggerSeen(
+                    mn,
+                    state.version,
+                    state.encrypted,
+                    state.key_id or None,
+                    state.peer,
+                    state.last_packet_at,
+                    state.last_heartbeat_at,
+                )
+            )
+        if not rows:
+            return
+        try:
+            await self.book.loggers_seen(rows)
+        except Exception as exc:
+            self._changed |= changed  # try again at the next flush
+            log.warning("hj212: logger editions not recorded (%s)", exc)
 
     def reply_received(self, packet: Packet) -> None:
         """A 9011/9012 from a logger: wake whoever waits for it."""
@@ -258,10 +301,14 @@ class Hj212Driver:
     # -- background ----------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(_HOUSEKEEPING_S)
             for session in list(self._sessions):
                 await session.expire_splits()
+            if loop.time() - self._flushed_at >= self.config.logger_flush_s:
+                self._flushed_at = loop.time()
+                await self.flush_loggers()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         # Owned and cancelled by run(); a one-off (gap fill) that fails is logged in _task_done.
@@ -309,4 +356,10 @@ def _points_by_role(directory: Directory) -> dict[str, dict[str, str]]:
 
 def from_settings(settings: Settings) -> Hj212Driver:
     """The driver `wqmon ingest` runs (registered in `wqmon.services.drivers`)."""
-    return Hj212Driver(Hj212Config.from_settings(settings))
+    config = Hj212Config.from_settings(settings)
+    book = PgHj212Book(
+        settings.database_url,
+        grace=timedelta(days=config.key_grace_days),
+        refresh_s=config.key_refresh_s,
+    )
+    return Hj212Driver(config, book)

@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wqmon.drivers.hj212 import edition2025
 from wqmon.drivers.hj212.state import LoggerState
 from wqmon.errors import FrameError
 from wqmon.ingest.directory import PointInfo
@@ -30,6 +31,8 @@ from wqmon.protocol.hj212.crc import CrcVariant
 from wqmon.protocol.hj212.framer import BadFrame, Frame, FrameReader, Hj212Framer
 from wqmon.protocol.hj212.packet import Packet, parse_segment
 from wqmon.protocol.hj212.reassembly import Reassembler, merge_parts
+from wqmon.protocol.hj212.version import version_of
+from wqmon.store.hj212_book import SmKey
 
 if TYPE_CHECKING:
     from wqmon.drivers.hj212.server import Hj212Driver
@@ -106,14 +109,41 @@ class Session:
             self._refuse(result.raw, result.reason, result.detail)
             return
         try:
-            packet = parse_segment(result.segment)
+            packet = parse_segment(result.segment)  # an encrypted frame's header is plain
         except FrameError as exc:
             self._refuse(result.raw, "bad_packet", str(exc))
             return
+        if packet.cn == builder.CN_HARDWARE_ID:
+            # A logger announcing itself has no registered MN yet: no authentication.
+            await edition2025.hardware(self, packet, result)
+            return
+        key: SmKey | None = None
+        if result.encrypted:
+            opened = await edition2025.open_frame(self, packet, result)
+            if opened is None:
+                return
+            packet, result, key = opened.packet, opened.frame, opened.key
         point = self._authenticate(packet, result)
-        if point is not None:
-            self._metrics.packets.labels(self.driver.name, "accepted").inc()
-            await self._dispatch(packet, result, point)
+        if point is None:
+            return
+        refusal = edition2025.plain_refused(packet, result, point)
+        if refusal is not None:
+            self._refuse(result.raw, "plain_refused", refusal, packet.mn)
+            return
+        self._edition(packet, key)
+        self._metrics.packets.labels(self.driver.name, "accepted").inc()
+        await self._dispatch(packet, result, point, key)
+
+    def _edition(self, packet: Packet, key: SmKey | None) -> None:
+        """Remember the edition the logger spoke (and the key), for the API."""
+        state = self.driver.state.get(packet.mn)
+        version = version_of(packet.flag)
+        label = version.label if version is not None else str(packet.version)
+        encrypted = key is not None
+        kid = key.key_id if key is not None else state.key_id
+        if (state.version, state.encrypted, state.key_id) != (label, encrypted, kid):
+            state.version, state.encrypted, state.key_id = label, encrypted, kid
+        self.driver.logger_changed(packet.mn)
 
     def _authenticate(self, packet: Packet, frame: Frame) -> PointInfo | None:
         """The point the packet's MN is registered to, or None after dead-lettering it."""
@@ -147,6 +177,10 @@ class Session:
             state.connected, state.peer, state.connected_at = True, self.peer, now
             self.driver.logger_connected(self, mn, point, previous)
 
+    def refuse(self, raw: bytes, reason: str, detail: str, mn: str | None = None) -> None:
+        """Dead-letter refused input (for the edition handlers)."""
+        self._refuse(raw, reason, detail, mn)
+
     def _refuse(self, raw: bytes, reason: str, detail: str, mn: str | None = None) -> None:
         """Dead-letter refused input (never blocks) and count it; close after too many."""
         now = self.driver.ctx.clock()
@@ -165,13 +199,21 @@ class Session:
 
     # -- commands ------------------------------------------------------------------------------
 
-    async def _dispatch(self, packet: Packet, frame: Frame, point: PointInfo) -> None:
+    async def _dispatch(
+        self, packet: Packet, frame: Frame, point: PointInfo, key: SmKey | None
+    ) -> None:
         if packet.cn in UPLOAD_CNS:
             await self._upload(packet, frame, point)
         elif packet.cn in REPLY_CNS:
             self.driver.reply_received(packet)
         elif packet.cn == builder.CN_TIME_CALIBRATION:
             await self._calibrate_time(packet, point)
+        elif packet.cn == builder.CN_HEARTBEAT:
+            await edition2025.heartbeat(self, packet)
+        elif packet.cn == builder.CN_NEW_KEY:
+            await edition2025.new_key(self, packet, key, frame)
+        elif packet.cn == builder.CN_STANDARD_CHECK:
+            await edition2025.standard_check(self, packet, frame, point)
         else:
             log.debug("hj212 %s: CN %s from %s ignored", self.peer, packet.cn, packet.mn)
 
@@ -265,8 +307,10 @@ class Session:
             DeadLetter(Source.HJ212, self.peer, upload.raw, item.reason, item.detail, now)
             for item in conversion.rejected
         ]
+        # RF=1: re-sent (late) data, stored and rolled up like any, kept out of live alarms.
+        late = any(part.resent for part in upload.parts)
         return Envelope(
-            source=Source.HJ212,
+            source=Source.HJ212_LATE if late else Source.HJ212,
             peer=self.peer,
             readings=conversion.readings,
             periods=conversion.periods,

@@ -35,6 +35,11 @@ class LoggerState:
     last_error_at: datetime | None = None
     length_mismatches: int = 0
     modbus_crc: int = 0  # frames carrying the CRC-16/MODBUS variant (accepted)
+    version: str = ""  # edition of the last packet: 2005 | 2017 | 2025
+    encrypted: bool = False  # whether the last packet was SM4-encrypted
+    key_id: str = ""  # id of the key that opened it (never the key)
+    heartbeats: int = 0  # CN 9015
+    last_heartbeat_at: datetime | None = None
 
     def error(self, at: datetime, text: str) -> None:
         """Count an error and remember it as the last one."""

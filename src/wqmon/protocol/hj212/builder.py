@@ -11,10 +11,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 
 from wqmon.protocol.hj212.crc import format_crc, hj212_crc16
+from wqmon.protocol.hj212.encryption import encrypt_segment
 from wqmon.protocol.hj212.packet import FLAG_ACK, FLAG_SPLIT, Packet
+from wqmon.protocol.hj212.version import Version, make_flag
 
 ST_INTERACTION = "91"
 VERSION_2017 = 1
+VERSION_2025 = 2
+CN_SET_MN = "1002"
+CN_HARDWARE_ID = "1001"
+CN_NEW_KEY = "1014"
+CN_HEARTBEAT = "9015"
+CN_STANDARD_CHECK = "2062"
+HARDWARE_CODES = ("i23005", "i23006", "i23007", "i23008")  # logger id, CPU id, MAC 1, MAC 2
 CN_REQUEST_ANSWER = "9011"
 CN_EXECUTION_RESULT = "9012"
 CN_NOTIFY_ANSWER = "9013"
@@ -31,10 +40,16 @@ Value = str | float | int
 CpObjects = Mapping[str, Mapping[str, Value]]  # code -> {"Rtd": 7.0, "Flag": "N"}
 
 
-def build_frame(segment: str) -> bytes:
-    """Wrap a data segment as a frame: `##`, byte length, segment, CRC, CR LF."""
+def build_frame(segment: str, key: bytes | None = None) -> bytes:
+    """Wrap a data segment as a frame: `##`, byte length, segment, CRC, CR LF.
+
+    With an SM4 `key` the CP content is encrypted (HJ 212-2025); the length and the CRC stay
+    those of the plaintext segment (docs/field-facts.md §11).
+    """
     data = segment.encode("utf-8")
-    return b"##%04d%s%s\r\n" % (len(data), data, format_crc(hj212_crc16(data)).encode())
+    crc = format_crc(hj212_crc16(data)).encode()
+    body = data if key is None else encrypt_segment(data, key)
+    return b"##%04d%s%s\r\n" % (len(data), body, crc)
 
 
 def format_time(moment: datetime, tz: tzinfo) -> str:
@@ -115,6 +130,67 @@ def data_answer(packet: Packet) -> bytes:
 def notify_answer(packet: Packet) -> bytes:
     """The `9013` notification answer, e.g. to a `1013` time-calibration request."""
     return _answer(packet, CN_NOTIFY_ANSWER, "")
+
+
+def heartbeat_answer(packet: Packet) -> bytes:
+    """The `9013` answer to a `9015` heartbeat that asked for one."""
+    return _answer(packet, CN_NOTIFY_ANSWER, "")
+
+
+def heartbeat(*, qn: str, mn: str, pw: str, st: str = "32") -> bytes:
+    """A logger's `9015` heartbeat (HJ 212-2025, Flag = version | A, `CP=&&&&`)."""
+    flag = make_flag(Version.HJ212_2025, ack=True)
+    return build_frame(build_segment(cn=CN_HEARTBEAT, mn=mn, pw=pw, cp="", qn=qn, st=st, flag=flag))
+
+
+def hardware_upload(*, qn: str, mn: str, pw: str, identity: Sequence[str], st: str = "32") -> bytes:
+    """A logger's `1001` hardware identity upload (i23005 logger id, i23006 CPU, i23007/8 MACs)."""
+    items = ";".join(
+        f"{code}-Info={value}" for code, value in zip(HARDWARE_CODES, identity, strict=False)
+    )
+    flag = make_flag(Version.HJ212_2025, ack=True)
+    return build_frame(
+        build_segment(cn=CN_HARDWARE_ID, mn=mn, pw=pw, cp=items, qn=qn, st=st, flag=flag)
+    )
+
+
+def set_mn_command(*, qn: str, new_mn: str, pw: str, hardware_id: str, st: str = "32") -> bytes:
+    """The platform's `1002` (assign an MN): the new MN in the header, the logger's i23005 in CP."""
+    flag = make_flag(Version.HJ212_2025, ack=True)
+    cp = f"i23005-Info={hardware_id}"
+    return build_frame(
+        build_segment(cn=CN_SET_MN, mn=new_mn, pw=pw, cp=cp, qn=qn, st=st, flag=flag)
+    )
+
+
+def new_key_request(
+    *, qn: str, mn: str, pw: str, created: str, key: bytes | None, st: str = "32"
+) -> bytes:
+    """A logger's `1014` (ask for a new key), `CP=&&SKCreateTime=...&&`, encrypted under `key`."""
+    flag = make_flag(Version.HJ212_2025, ack=True)
+    segment = build_segment(
+        cn=CN_NEW_KEY, mn=mn, pw=pw, cp=f"SKCreateTime={created}", qn=qn, st=st, flag=flag
+    )
+    return build_frame(segment, key)
+
+
+def new_key_answer(packet: Packet, *, created: str, new_key: bytes, key: bytes | None) -> bytes:
+    """The platform's `1014` answer with `SKCreateTime` and `NewSK` (32 hex), same QN.
+
+    CN 1014 is one of the encrypted commands: the new key travels under the key in force
+    (`key`), never in plain text when the logger has one.
+    """
+    cp = cp_text({"SKCreateTime": created, "NewSK": new_key.hex().upper()})
+    segment = build_segment(
+        cn=CN_NEW_KEY,
+        mn=packet.mn,
+        pw=packet.pw or "",
+        cp=cp,
+        qn=packet.qn,
+        st=ST_INTERACTION,
+        flag=make_flag(Version.HJ212_2025),
+    )
+    return build_frame(segment, key)
 
 
 def request_answer(packet: Packet, qn_rtn: int = 1) -> bytes:

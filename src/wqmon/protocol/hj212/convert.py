@@ -261,3 +261,46 @@ def check_period_units(records: list[RawPeriodRecord]) -> list[UnitWarning]:
         if abs(record.cou - expected) > tolerance:
             warnings.append(UnitWarning(record.parameter, record.avg, volume, record.cou, expected))
     return warnings
+
+
+@dataclass(frozen=True, slots=True)
+class StandardCheck:
+    """One CN 2062 result: the analyser measured a standard solution of known concentration."""
+
+    parameter: str  # canonical code
+    ts: datetime  # DataTime, UTC
+    measured: float | None  # SampleRd
+    standard: float | None  # StandardValue (nominal)
+    passed: bool | None  # ResultType: 1 passed, 0 failed
+    result_type: str | None
+
+
+def standard_checks(packet: Packet, binding: PointBinding) -> list[StandardCheck]:
+    """The standard-sample check results of a CN 2062 (HJ 212-2025), per known parameter.
+
+    Codes the catalogue does not know are left out (the caller reports them).
+
+    Raises:
+        FrameError: No usable DataTime.
+    """
+    ts = _packet_time(packet, binding.tz)
+    out = []
+    for code, attrs in packet.cp.items.items():
+        if not {"SampleRd", "StandardValue", "ResultType"} & attrs.keys():
+            continue
+        parameter = _resolve(code, binding)
+        if parameter is None:
+            continue
+        result = attrs.get("ResultType")
+        passed = {"1": True, "0": False}.get((result or "").strip())
+        out.append(
+            StandardCheck(
+                parameter.code,
+                ts,
+                _number(attrs.get("SampleRd")),
+                _number(attrs.get("StandardValue")),
+                passed,
+                result,
+            )
+        )
+    return out

@@ -20,6 +20,8 @@ class CrcVariant(StrEnum):
     STANDARD = "standard"  # HJ 212 Appendix A, high byte first (either letter case)
     MODBUS_LOW_FIRST = "modbus-low-byte-first"  # CRC-16/MODBUS written low byte first
     BAD = "bad"  # neither
+    # An HJ 212-2025 encrypted frame: its CRC is that of the plaintext, checked after decryption.
+    ENCRYPTED = "encrypted"
 
 
 def _shift_out(crc: int) -> int:

@@ -10,6 +10,11 @@ the length wrong, drop the trailer or send LF only (docs/field-facts.md §4), so
 length does not lead to a matching CRC the framer falls back to scanning for the end of the
 frame (the next LF or the next `##`) and accepts the frame if its CRC matches, flagged
 `length_mismatch`. The framer never raises on input and never reads past `max_segment`.
+
+An HJ 212-2025 encrypted frame (`CP=&&{0x..`) declares the length of its *plaintext* and
+carries the plaintext's CRC (docs/field-facts.md §11), so neither can be checked here: it is
+framed on `##`…LF alone and returned with `encrypted=True` and `crc_variant=ENCRYPTED`; the
+session decrypts it with the MN's key, then checks length and CRC (`encryption.open_segment`).
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from dataclasses import dataclass
 
 from wqmon.errors import FrameError
 from wqmon.protocol.hj212.crc import CrcVariant, check_crc
+from wqmon.protocol.hj212.encryption import ENCRYPTED_MARK
 
 HEADER = b"##"
 _PREFIX_LEN = 6  # "##" + 4 length digits
 _CRC_LEN = 4
 _WHITESPACE = frozenset(b" \t\r\n\x00")
 DEFAULT_MAX_SEGMENT = 4096  # the standard allows 1024; real captures reach 1703
+# Each encrypted byte is written as `0xHH,` (5 characters): 950 CP characters become ~4,750.
+_ENCRYPTED_EXPANSION = 5
+_HEAD_SCAN = 256  # the header fields before CP=&& are well under this
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,8 @@ class Frame:
     declared_length: int | None  # the 4-digit length field, None when not digits
     length_mismatch: bool  # the length field fits neither the byte nor the character count
     crc_variant: CrcVariant
+    encrypted: bool = False  # 2025 encrypted CP: decrypt, then check length and CRC
+    crc_text: bytes = b""  # the 4 CRC digits as received (kept for encrypted frames)
 
     @property
     def text(self) -> str:
@@ -82,6 +93,7 @@ class Hj212Framer:
         """
         self.max_segment = max_segment
         self.max_frame = _PREFIX_LEN + max_segment + _CRC_LEN + 2
+        self.max_encrypted_frame = _PREFIX_LEN + _ENCRYPTED_EXPANSION * max_segment + _CRC_LEN + 2
 
     def decode(self, buf: bytes) -> tuple[int, DecodeResult]:
         """Decode the frame at the start of `buf`.
@@ -96,6 +108,8 @@ class Hj212Framer:
             return 0, None
         digits = buf[2:_PREFIX_LEN]
         declared = int(digits) if digits.isdigit() else None
+        if self._encrypted_head(buf):
+            return self._scan_encrypted(buf, declared)
         if declared is not None and declared <= self.max_segment:
             end = _PREFIX_LEN + declared + _CRC_LEN
             if len(buf) >= end:
@@ -122,6 +136,40 @@ class Hj212Framer:
             return None
         consumed = end + _trailer_length(buf, end)
         return consumed, Frame(segment, buf[:consumed], declared, False, variant)
+
+    @staticmethod
+    def _encrypted_head(buf: bytes) -> bool:
+        """Whether the frame at the start of `buf` has an encrypted CP (seen in its head)."""
+        head = buf[:_HEAD_SCAN]
+        mark = head.find(ENCRYPTED_MARK)
+        if mark < 0:
+            return False
+        newline, other = head.find(b"\n"), head.find(HEADER, 2)
+        return all(stop < 0 or stop > mark for stop in (newline, other))
+
+    def _scan_encrypted(self, buf: bytes, declared: int | None) -> tuple[int, DecodeResult]:
+        """Frame an encrypted packet on its trailer (the next LF, or the next `##`)."""
+        limit = self.max_encrypted_frame
+        ends = [
+            i for i in (buf.find(b"\n", _PREFIX_LEN, limit), buf.find(HEADER, 2, limit)) if i >= 0
+        ]
+        if not ends:
+            if len(buf) < limit:
+                return 0, None
+            cut = buf.find(HEADER, 2)
+            consumed = cut if cut >= 0 else len(buf)
+            detail = f"no frame end within {limit} bytes"
+            return consumed, BadFrame("too_large", detail, buf[:consumed])
+        stop = min(ends)
+        consumed = stop + 1 if buf[stop : stop + 1] == b"\n" else stop
+        body = buf[_PREFIX_LEN:stop].rstrip(b"\r")
+        if len(body) < _CRC_LEN:
+            return consumed, BadFrame("bad_header", "encrypted frame without a CRC", buf[:consumed])
+        segment, crc_text = body[:-_CRC_LEN], body[-_CRC_LEN:]
+        frame = Frame(
+            segment, buf[:consumed], declared, False, CrcVariant.ENCRYPTED, True, bytes(crc_text)
+        )
+        return consumed, frame
 
     def _scan(self, buf: bytes, declared: int | None) -> tuple[int, DecodeResult]:
         """Find the end of a frame whose length field is wrong: the next LF or `##`."""

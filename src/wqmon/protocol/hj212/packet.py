@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from wqmon.errors import FrameError
+from wqmon.protocol.hj212.version import FLAG_ACK, FLAG_SPLIT, version_bits
+
+__all__ = ["FLAG_ACK", "FLAG_SPLIT", "Cp", "Packet", "parse_cp", "parse_segment", "parse_time"]
 
 _CP_OPEN = "CP=&&"
 _CP_CLOSE = "&&"
@@ -38,11 +41,11 @@ _ATTRIBUTES = {
         "RT",
         "Info",
         "SN",
+        "SampleRd",  # 2062 standard-sample check (HJ 212-2025)
+        "StandardValue",
+        "ResultType",
     )
 }
-
-FLAG_ACK = 0x01  # bit A: the command must be acknowledged
-FLAG_SPLIT = 0x02  # bit D: the packet carries PNUM/PNO
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,12 @@ class Packet:
     @property
     def version(self) -> int:
         """Protocol version bits: 0 HJ/T 212-2005, 1 HJ 212-2017, 2 HJ 212-2025."""
-        return (self.flag or 0) >> 2
+        return version_bits(self.flag)
+
+    @property
+    def resent(self) -> bool:
+        """`RF=1` in the header: a re-sent (late) packet, HJ 212-2025 (docs/field-facts.md §11)."""
+        return self.header.get("RF", "").strip() == "1"
 
     @property
     def data_time(self) -> str | None:
