@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -95,7 +95,7 @@ class AlarmEngine:
         self.states: dict[int, ChannelState] = {}
         self.trackers: dict[tuple[Rule, str], Tracker] = {}
         self.hours = HourBook(self.config.hour_grace)
-        self._queue: asyncio.Queue[list[Reading]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[Sequence[Reading]] = asyncio.Queue(queue_size)
         self._listeners: list[EventListener] = []
         self._lock = asyncio.Lock()  # the live path: batches and no-data, on `_conn`
         self._hours_lock = asyncio.Lock()  # the hour path, on `_hours_conn`
@@ -108,7 +108,7 @@ class AlarmEngine:
 
     # -- wiring ---------------------------------------------------------------------------------
 
-    def on_commit(self, readings: list[Reading], periods: list[PeriodRecord]) -> None:  # noqa: ARG002
+    def on_commit(self, readings: Sequence[Reading], periods: list[PeriodRecord]) -> None:  # noqa: ARG002
         """Pipeline commit listener: never blocks; a full queue drops the batch and counts it."""
         if not readings:
             return
@@ -226,7 +226,7 @@ class AlarmEngine:
 
     # -- evaluation -----------------------------------------------------------------------------
 
-    async def process(self, readings: list[Reading]) -> list[AlarmEvent]:
+    async def process(self, readings: Sequence[Reading]) -> list[AlarmEvent]:
         """Evaluate one committed batch with the live rules; returns the events it stored.
 
         The hours the batch ended are only noted here; the hour task evaluates them.
@@ -240,7 +240,7 @@ class AlarmEngine:
             self._hours_wake.set()
         return events
 
-    def _evaluate_live(self, readings: list[Reading]) -> list[Change]:
+    def _evaluate_live(self, readings: Sequence[Reading]) -> list[Change]:
         """The live rules over a batch in time order; notes each point's newest data time.
 
         The hot path (every committed reading passes here): no allocation per reading beyond

@@ -1,9 +1,9 @@
 """The alarm engine in a child process of `wqmon ingest`, fed with committed readings.
 
 Evaluating rules is CPU-bound Python; inside ingest it competes with the drivers and the writer
-for the GIL (ADR 0005). The parent's commit listener encodes each batch (msgpack of the reading
-tuples) and queues it for the child's stdin; the queue is bounded in readings and drops and counts
-when full, the same policy as the engine's own queue. The child (`python -m wqmon.alarms.worker`)
+for the GIL (ADR 0005). The parent's commit listener encodes each batch (the readings'
+arrays, `wqmon.alarms.frames`) and queues it for the child's stdin; the queue is bounded in
+readings and drops and counts when full, the same policy as the engine's own queue. The child (`python -m wqmon.alarms.worker`)
 runs the unchanged engine, its clock, the push relay and the webhooks; it stops when its stdin
 closes — at the end of `stop()`, or when the parent dies. A child that dies is noticed by its
 supervisor (`wqmon.supervision`), logged, counted and started again.
@@ -19,13 +19,14 @@ import os
 import struct
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from prometheus_client import Counter
 from pydantic import SecretStr
 
+from wqmon.alarms.frames import encode_readings
 from wqmon.model import PeriodRecord, Reading
 from wqmon.settings import Settings
 from wqmon.supervision import PermanentHandler, TaskEnded, start_supervised
@@ -33,7 +34,6 @@ from wqmon.telemetry import AlarmCounts
 
 log = logging.getLogger(__name__)
 FRAME = struct.Struct(">I")
-_encoder = msgspec.msgpack.Encoder()
 
 
 def settings_frame(settings: Settings) -> bytes:
@@ -117,14 +117,14 @@ class AlarmProcess:
             await self._end_child(proc)
         raise TaskEnded(f"alarm worker (PID {proc.pid}) exited with code {code}")
 
-    def on_commit(self, readings: list[Reading], _periods: list[PeriodRecord]) -> None:
+    def on_commit(self, readings: Sequence[Reading], _periods: list[PeriodRecord]) -> None:
         """Pipeline commit listener: never blocks."""
         if not readings:
             return
         if self._pending + len(readings) > self.max_pending:
             self.dropped += len(readings)
             return
-        payload = _encoder.encode(readings)  # tuples: msgpack arrays
+        payload = encode_readings(readings)
         self._frames.append((FRAME.pack(len(payload)) + payload, len(readings)))
         self._pending += len(readings)
         self._idle.clear()

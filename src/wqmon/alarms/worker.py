@@ -13,17 +13,13 @@ import json
 import logging
 import signal
 import sys
-from datetime import datetime
 
-import msgspec
-
+from wqmon.alarms.frames import decode_readings
 from wqmon.alarms.process import FRAME
 from wqmon.alarms.service import start_engine
-from wqmon.model import Reading
 from wqmon.settings import Settings
 
 log = logging.getLogger("wqmon.alarms.worker")
-_decoder = msgspec.msgpack.Decoder(list[tuple[int, datetime, float, str, str, datetime]])
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes | None:
@@ -53,7 +49,7 @@ async def serve() -> None:
     engine, tasks = await start_engine(settings)
     try:
         while (frame := await _read_frame(reader)) is not None:
-            engine.on_commit([Reading(*row) for row in _decoder.decode(frame)], [])
+            engine.on_commit(decode_readings(frame), [])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(engine.drain(), 10)
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 
 import psycopg
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 _MAX_CHANNELS_PER_NOTE = 400  # keeps each payload well under PostgreSQL's 8000-byte limit
 
 
-def notes_for(readings: list[Reading]) -> list[str]:
+def notes_for(readings: Sequence[Reading]) -> list[str]:
     """NOTIFY payloads describing a commit: channel ids, ts range, receipt times."""
     if not readings:
         return []
@@ -46,7 +47,7 @@ class PushNotifier:
         self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.dropped = 0
 
-    def on_commit(self, readings: list[Reading], _periods: list[PeriodRecord]) -> None:
+    def on_commit(self, readings: Sequence[Reading], _periods: list[PeriodRecord]) -> None:
         for note in notes_for(readings):
             try:
                 self._queue.put_nowait(note)

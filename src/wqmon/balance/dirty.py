@@ -9,6 +9,7 @@ rollups, and ingest's rollup worker recomputes them (docs/balance.md, "Keeping r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -20,7 +21,7 @@ from wqmon.model import PeriodRecord, Reading
 
 async def mark_dirty(
     conn: psycopg.AsyncConnection[Any],
-    readings: list[Reading],
+    readings: Sequence[Reading],
     periods: list[PeriodRecord],
     settings: RollupSettings = DEFAULT_SETTINGS,
 ) -> int:

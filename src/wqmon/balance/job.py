@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ import psycopg
 
 from wqmon.balance.records import DEFAULT_SETTINGS, FLOW, HOUR, RollupSettings
 from wqmon.balance.store import Conn, PointChannels, ceil_hour, floor_hour, load_points, recompute
+from wqmon.ingest.stored import StoredReadings
 from wqmon.model import PeriodRecord, Reading
 from wqmon.settings import libpq_url
 
@@ -81,7 +82,7 @@ class RollupMaintainer:
 
     # -- listener side: called in the writer's task, must not block -----------------------------
 
-    def on_commit(self, readings: list[Reading], periods: list[PeriodRecord]) -> None:
+    def on_commit(self, readings: Sequence[Reading], periods: list[PeriodRecord]) -> None:
         """Remember the hours of newly stored rows (pipeline commit listener)."""
         for channel_id, kind, ts in changed_hours(readings, periods):
             self._note(channel_id, kind, ts)
@@ -225,6 +226,10 @@ def changed_hours(
     readings: Iterable[Reading], periods: Iterable[PeriodRecord]
 ) -> Iterator[tuple[int, str, datetime]]:
     """(channel, kind, time) once per channel-hour of newly stored rows; kind sample|period."""
+    if isinstance(readings, StoredReadings):  # the pipeline's: one numpy pass over columns
+        for channel_id, hour in readings.channel_hours():
+            yield channel_id, "sample", hour
+        readings = ()
     seen: set[tuple[int, int, int, int, int]] = set()
     for reading in readings:
         ts = reading.ts

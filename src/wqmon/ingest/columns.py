@@ -271,18 +271,3 @@ def _validate_each(
         except RejectedReading as exc:
             refused.append((index, exc))
     return ReadingBlock.of(readings, ctx.source, ctx.received_at), refused
-
-
-class ReadingBatch:
-    """The blocks of a writer's batch: COPY is encoded from them, tuples built only on demand."""
-
-    __slots__ = ("blocks",)
-
-    def __init__(self, blocks: Sequence[ReadingBlock]) -> None:
-        self.blocks = blocks
-
-    def __len__(self) -> int:
-        return sum(len(b) for b in self.blocks)
-
-    def rows(self) -> list[Reading]:
-        return [r for b in self.blocks for r in b.rows()]

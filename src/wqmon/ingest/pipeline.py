@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 import psycopg
 
 from wqmon.errors import RejectedReading
-from wqmon.ingest.columns import ReadingBatch, ReadingBlock, validate_block
+from wqmon.ingest.columns import ReadingBlock, validate_block
 from wqmon.ingest.directory import Directory
 from wqmon.ingest.envelope import (
     Envelope,
@@ -43,6 +43,7 @@ from wqmon.ingest.envelope import (
 from wqmon.ingest.metrics import IngestMetrics
 from wqmon.ingest.spool_segments import Spool
 from wqmon.ingest.spooler import Spooler
+from wqmon.ingest.stored import ReadingBatch, StoredReadings
 from wqmon.ingest.validate import Context, Limits, validate_period
 from wqmon.model import DeadLetter, PeriodRecord, Reading
 from wqmon.settings import Settings, spool_folder
@@ -52,7 +53,7 @@ from wqmon.supervision import PermanentHandler, backoff, restart_counter, start_
 log = logging.getLogger(__name__)
 
 ConnectFn = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
-CommitListener = Callable[[list[Reading], list[PeriodRecord]], None]
+CommitListener = Callable[[StoredReadings, list[PeriodRecord]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +341,9 @@ class Pipeline:
         new = result.new_reading_keys
         refused = {id(p) for p, _ in result.refused_periods}
         self._notify(
-            [r for r in readings if new is None or (r.channel_id, r.ts) in new],
+            StoredReadings.of_rows(
+                [r for r in readings if new is None or (r.channel_id, r.ts) in new]
+            ),
             [p for p in periods if id(p) not in refused],
         )
 
@@ -358,15 +361,15 @@ class Pipeline:
         """Fill each envelope's outcome from what the commit stored, then wake its driver."""
         refused_readings = {id(r): err for r, err in result.refused_readings}
         refused_periods = {id(p): err for p, err in result.refused_periods}
+        stored_blocks: list[ReadingBlock] = []
         stored_readings: list[Reading] = []
         stored_periods: list[PeriodRecord] = []
         all_new = result.new_reading_keys is None and not result.refused_readings
         for prepared in batch:
             outcome = prepared.outcome
-            if all_new:  # the common case: no per-reading work unless a listener wants rows
+            if all_new:  # the common case: no per-reading work (listeners read the columns)
                 outcome.stored += len(prepared.block)
-                if self._listeners:
-                    stored_readings.extend(prepared.readings)
+                stored_blocks.append(prepared.block)
             for reading in [] if all_new else prepared.readings:
                 error = refused_readings.get(id(reading))
                 if error is not None:
@@ -398,9 +401,12 @@ class Pipeline:
             self.metrics.inflight.dec()
             if not prepared.done.done():
                 prepared.done.set_result(outcome)
-        self._notify(stored_readings, stored_periods)
+        stored = (
+            StoredReadings(stored_blocks) if all_new else StoredReadings.of_rows(stored_readings)
+        )
+        self._notify(stored, stored_periods)
 
-    def _notify(self, readings: list[Reading], periods: list[PeriodRecord]) -> None:
+    def _notify(self, readings: StoredReadings, periods: list[PeriodRecord]) -> None:
         for listener in self._listeners:
             try:
                 listener(readings, periods)

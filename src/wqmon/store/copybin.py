@@ -159,7 +159,7 @@ def encode_blocks(blocks: Iterable[Columns]) -> bytes:
 
 
 class BlockBatch(Protocol):
-    """A writer's batch kept as blocks (`wqmon.ingest.columns.ReadingBatch`)."""
+    """A writer's batch kept as blocks (`wqmon.ingest.stored.ReadingBatch`)."""
 
     @property
     def blocks(self) -> Sequence[Columns]:
@@ -168,6 +168,10 @@ class BlockBatch(Protocol):
 
     def rows(self) -> list[Reading]:
         """The batch's readings as tuples (for the writer's slow paths)."""
+        ...
+
+    def stored(self) -> Sequence[Reading]:
+        """All of the batch as stored readings (columns kept: what the stored hook gets)."""
         ...
 
     def __len__(self) -> int: ...

@@ -49,7 +49,7 @@ _DEAD_TYPES = ["text", "text", "bytea", "text", "text", "timestamptz"]
 REPLAY_MODE_BATCHES = 8
 # Called inside the storing transaction with the rows that were new (e.g. rollup marks).
 StoredHook = Callable[
-    [psycopg.AsyncConnection[Any], list[Reading], list[PeriodRecord]], Awaitable[Any]
+    [psycopg.AsyncConnection[Any], Sequence[Reading], list[PeriodRecord]], Awaitable[Any]
 ]
 
 
@@ -135,8 +135,7 @@ class ReadingWriter:
             await self._store_readings(conn, batch, result)
             await self._store_periods(conn, list(periods), result)
             if self._on_stored is not None:
-                rows = batch if isinstance(batch, list) else batch.rows()
-                await self._on_stored(conn, *_new_rows(rows, periods, result))
+                await self._on_stored(conn, *_new_rows(batch, periods, result))
             dead = (
                 list(dead_letters)
                 + [
@@ -255,15 +254,19 @@ class ReadingWriter:
 
 
 def _new_rows(
-    readings: Sequence[Reading], periods: Sequence[PeriodRecord], result: WriteResult
-) -> tuple[list[Reading], list[PeriodRecord]]:
-    refused = {id(r) for r, _ in result.refused_readings}
+    batch: list[Reading] | BlockBatch, periods: Sequence[PeriodRecord], result: WriteResult
+) -> tuple[Sequence[Reading], list[PeriodRecord]]:
+    refused_periods = {id(p) for p, _ in result.refused_periods}
+    new_periods = [p for p in periods if id(p) not in refused_periods]
     new = result.new_reading_keys
+    if new is None and not result.refused_readings and not isinstance(batch, list):
+        return batch.stored(), new_periods  # the fast path: all new, columns kept
+    readings = batch if isinstance(batch, list) else batch.rows()
+    refused = {id(r) for r, _ in result.refused_readings}
     stored = [
         r for r in readings if id(r) not in refused and (new is None or (r.channel_id, r.ts) in new)
     ]
-    refused_periods = {id(p) for p, _ in result.refused_periods}
-    return stored, [p for p in periods if id(p) not in refused_periods]
+    return stored, new_periods
 
 
 _CONFLICTING_SQL = """

@@ -9,8 +9,9 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 from wqmon.errors import RejectedReading
-from wqmon.ingest.columns import ReadingBatch, validate_block
+from wqmon.ingest.columns import validate_block
 from wqmon.ingest.directory import ChannelInfo, Directory
+from wqmon.ingest.stored import ReadingBatch
 from wqmon.ingest.validate import Context, validate_reading
 from wqmon.model import RawReading, Reading
 from wqmon.parameters import by_code
