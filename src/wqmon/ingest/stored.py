@@ -65,8 +65,13 @@ class StoredReadings(Sequence[Reading]):
             return []
         channel = np.concatenate([b.channel_id for b in blocks]).astype(np.int64)
         hour = np.concatenate([b.ts_us for b in blocks]) // _US_PER_HOUR  # floors before 2000 too
-        pairs = np.unique(np.stack([channel, hour], axis=1), axis=0)
-        return [(c, PG_EPOCH + h * _HOUR) for c, h in pairs.tolist()]
+        # One int64 key per reading (hours since 2000 fit in 32 bits, signed, for ±245,000 years).
+        keys = np.unique((channel << 32) | (hour & 0xFFFFFFFF))
+        hours = (keys & 0xFFFFFFFF).astype(np.int32)  # back to signed
+        return [
+            (c, PG_EPOCH + h * _HOUR)
+            for c, h in zip((keys >> 32).tolist(), hours.tolist(), strict=True)
+        ]
 
     def __len__(self) -> int:
         if self._rows is not None:
