@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 
+from bench.cpu import CpuMeter, command_line, descendants, postmaster_pid
 from wqmon.api.keys import create_key
 from wqmon.model import Reading
 from wqmon.registry.importer import import_file
@@ -60,6 +62,8 @@ class Result:
     readings: int
     gateways: int
     replicas: int
+    mqtt_by_replicas: dict[int, float]
+    mqtt_cpu_us_per_reading: dict[str, float]
     copy_rows_per_s: float
     copy_write_row_rows_per_s: float
     mqtt_readings_per_s: float
@@ -219,7 +223,7 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def publish_all(port: int, gateways: int, each: int, ready: Any) -> None:
+def publish_all(port: int, gateways: int, each: int, built: Any, ready: Any) -> None:
     """In a separate process: one paho client per 10 gateways, QoS 1, until all are acked."""
     payloads = [
         (g, body(g, m * PER_MESSAGE, PER_MESSAGE))
@@ -233,6 +237,7 @@ def publish_all(port: int, gateways: int, each: int, ready: Any) -> None:
     client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
     client.connect("127.0.0.1", port)
     client.loop_start()
+    built.set()
     ready.wait()
     for g, payload in payloads:
         client.publish(f"wqmon/v1/g{g:04d}/readings", payload, qos=1)
@@ -260,14 +265,21 @@ def _profile(pid: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd)
 
 
+@dataclass
+class MqttRun:
+    readings_per_s: float
+    peak_rss_mb: float
+    cpu_us_per_reading: dict[str, float]  # per group of processes, from /proc
+
+
 def run_mqtt(
-    url: str, broker: Mosquitto, args: argparse.Namespace, spool: Path
-) -> tuple[float, float]:
-    """Readings/s from the first publish to the last stored reading, and the peak RSS of the
-    (largest) ingest process; with `--replicas N` they share one MQTT subscription group."""
-    started_procs = [
-        _start_ingest(url, broker, spool, i, args.replicas) for i in range(args.replicas)
-    ]
+    pg: PgCluster, broker: Mosquitto, args: argparse.Namespace, spool: Path, replicas: int
+) -> MqttRun:
+    """Readings/s from the first publish to the last stored reading, the peak RSS of the
+    (largest) ingest process, and the CPU each process group spent per reading; with
+    `--replicas N` the ingest processes share one MQTT subscription group."""
+    url = pg.url("bench")
+    started_procs = [_start_ingest(url, broker, spool, i, replicas) for i in range(replicas)]
     procs = [p for p, _ in started_procs]
     ports = [port for _, port in started_procs]
     try:
@@ -276,13 +288,15 @@ def run_mqtt(
         time.sleep(1.0)  # the subscriptions are in place before publishing
         each = per_gateway(args.readings, args.gateways)
         total = each * args.gateways
-        ready = multiprocessing.Event()
+        built, ready = multiprocessing.Event(), multiprocessing.Event()
         pub = multiprocessing.Process(
-            target=publish_all, args=(broker.port, args.gateways, each, ready)
+            target=publish_all, args=(broker.port, args.gateways, each, built, ready)
         )
         pub.start()
-        time.sleep(2.0)  # payloads are built before the clock starts
+        built.wait(600)  # payloads are built before the clock starts
         profiler = _profile(procs[0].pid) if args.profile else None
+        meter = _cpu_meter(pg, broker, procs, pub.pid or 0)
+        meter.start()
         started = time.perf_counter()
         ready.set()
         # Rendering /metrics costs the ingest process milliseconds (8 % of its time at 10
@@ -292,16 +306,43 @@ def run_mqtt(
         ) < total:
             time.sleep(0.05 if stored > 0.97 * total else 0.5)
         elapsed = time.perf_counter() - started
+        cpu = meter.stop()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
         pub.join(30)
-        return total / elapsed, max(peak_rss_mb(p.pid) for p in procs)
+        return MqttRun(
+            total / elapsed,
+            max(peak_rss_mb(p.pid) for p in procs),
+            {name: round(s * 1e6 / total, 2) for name, s in cpu.items()},
+        )
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(60)
+
+
+def _cpu_meter(
+    pg: PgCluster, broker: Mosquitto, procs: list[subprocess.Popen[bytes]], publisher: int
+) -> CpuMeter:
+    postmaster = postmaster_pid(pg.datadir)
+    assert broker.process is not None
+    mosquitto = broker.process.pid
+
+    def children(module: str) -> Callable[[], list[int]]:
+        return lambda: [c for p in procs for c in descendants(p.pid) if module in command_line(c)]
+
+    return CpuMeter(
+        {
+            "ingest": lambda: [p.pid for p in procs],
+            "alarm child": children("wqmon.alarms.worker"),
+            "rollup worker": children("wqmon.balance.worker"),
+            "postgresql": lambda: [postmaster, *descendants(postmaster)],
+            "mosquitto": lambda: [mosquitto],
+            "publisher": lambda: [publisher],
+        }
+    )
 
 
 async def _push(base: str, token: str, bodies: list[bytes], concurrency: int) -> None:
@@ -358,7 +399,11 @@ def main() -> None:
     parser.add_argument("--http-readings", type=int, default=200_000)
     parser.add_argument("--gateways", type=int, default=50)
     parser.add_argument("--naive-sample", type=int, default=10_000)
-    parser.add_argument("--replicas", type=int, default=1, help="ingest processes sharing MQTT")
+    parser.add_argument(
+        "--replicas",
+        default="1",
+        help="ingest processes sharing MQTT; a list (1,2) measures each, the first is the headline",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the ingest process (raw stacks)"
     )
@@ -381,15 +426,22 @@ def main() -> None:
         write_row_rate = copy_rows_write_row(url, rows)
         del rows
         truncate(url)
-        mqtt_rate, ingest_rss = run_mqtt(url, broker, args, work / "spool")
-        truncate(url)
+        counts = [int(n) for n in str(args.replicas).split(",")]
+        by_replicas: dict[int, MqttRun] = {}
+        for n in counts:
+            by_replicas[n] = run_mqtt(pg, broker, args, work / "spool" / f"x{n}", n)
+            truncate(url)
+        headline = by_replicas[counts[0]]
+        mqtt_rate, ingest_rss = headline.readings_per_s, headline.peak_rss_mb
         http_rate, api_rss = run_http(url, broker, args, work / "spool")
         truncate(url)
         naive = naive_inserts(url, args.naive_sample)
         result = Result(
             readings=args.readings,
             gateways=args.gateways,
-            replicas=args.replicas,
+            replicas=counts[0],
+            mqtt_by_replicas={n: round(r.readings_per_s) for n, r in by_replicas.items()},
+            mqtt_cpu_us_per_reading=headline.cpu_us_per_reading,
             copy_rows_per_s=round(copy_rate),
             copy_write_row_rows_per_s=round(write_row_rate),
             mqtt_readings_per_s=round(mqtt_rate),
@@ -419,10 +471,19 @@ def write_report(result: Result) -> None:
         f"| raw binary COPY into the hypertable, rows pre-encoded | {result.copy_rows_per_s:,} rows/s | 1.00 |",
         f"| the same COPY, psycopg `write_row` per row | {result.copy_write_row_rows_per_s:,} rows/s | {result.copy_write_row_rows_per_s / result.copy_rows_per_s:.2f} |",
         f"| MQTT QoS 1 → wqmon ingest ×{result.replicas} → hypertable | {result.mqtt_readings_per_s:,} readings/s | {result.mqtt_ratio_to_copy:.2f} |",
+        *(
+            f"| MQTT QoS 1 → wqmon ingest ×{n} → hypertable | {rate:,} readings/s | {rate / result.copy_rows_per_s:.2f} |"
+            for n, rate in result.mqtt_by_replicas.items()
+            if n != result.replicas
+        ),
         f"| HTTP push → wqmon api → hypertable | {result.http_readings_per_s:,} readings/s | {result.http_ratio_to_copy:.2f} |",
         f"| naive INSERT per row, autocommit | {result.naive_insert_rows_per_s:,} rows/s | {result.naive_ratio_to_copy:.3f} |",
         "",
         f"Peak RSS: ingest {result.ingest_peak_rss_mb} MB, api {result.api_peak_rss_mb} MB. {result.machine}.",
+        "",
+        f"CPU per reading on the MQTT path (µs, ×{result.replicas}): "
+        + ", ".join(f"{k} {v}" for k, v in result.mqtt_cpu_us_per_reading.items())
+        + f"; total {sum(result.mqtt_cpu_us_per_reading.values()):.1f}.",
     ]
     (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
