@@ -259,8 +259,8 @@ def _start_ingest(
     return proc, metrics_port
 
 
-def _profile(pid: int) -> subprocess.Popen[bytes]:
-    out = str(RESULTS / "ingest-profile.txt")
+def _profile(pid: int, name: str = "ingest") -> subprocess.Popen[bytes]:
+    out = str(RESULTS / f"{name}-profile.txt")
     cmd = ["py-spy", "record", "--nonblocking", "--format", "raw", "-o", out, "-p", str(pid)]
     return subprocess.Popen(cmd)
 
@@ -382,9 +382,13 @@ def run_http(
         bodies = [
             body(g, m * size, size) for m in range(each // size) for g in range(args.gateways)
         ]
+        profiler = _profile(proc.pid, "api") if args.profile else None
         started = time.perf_counter()
         asyncio.run(_push(f"http://127.0.0.1:{api_port}", token, bodies, 8))
         elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         return len(bodies) * size / elapsed, peak_rss_mb(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)

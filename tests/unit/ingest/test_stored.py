@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from wqmon.alarms.frames import decode_readings, encode_readings
+from wqmon.api.push_relay import notes_for
 from wqmon.balance.job import changed_hours
 from wqmon.ingest.columns import ReadingBlock
 from wqmon.ingest.stored import StoredReadings
@@ -69,3 +71,12 @@ def test_alarm_frames_carry_every_field() -> None:
     assert decode_readings(encode_readings(StoredReadings.of_rows(rows))) == rows
     assert decode_readings(encode_readings(rows)) == rows
     assert decode_readings(encode_readings(StoredReadings())) == []
+
+
+def test_push_notes_from_columns_are_those_from_tuples() -> None:
+    rows = readings()
+    assert notes_for(StoredReadings.of_rows(rows)) == notes_for(rows)
+    note = json.loads(notes_for(rows)[0])
+    assert note["c"] == [1, 2, 3]
+    assert note["f"] == "1999-12-31T22:59:30+00:00"  # the first reading's time, by hand
+    assert notes_for(StoredReadings()) == []
