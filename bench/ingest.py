@@ -8,7 +8,8 @@ into the same freshly truncated `reading` hypertable:
 1. raw binary COPY in batches of 10k on one connection (the limit on this machine);
 2. `wqmon ingest` (a real subprocess) fed by MQTT QoS 1 from gateway publishers in another
    process, batched 100 readings per message, until the last reading is stored;
-3. `wqmon api` fed by HTTP pushes (bodies of 500 readings, 8 concurrent clients);
+3. `wqmon api` fed by HTTP pushes (bodies of 500 readings, `--http-clients` concurrent clients,
+   by default one per gateway: each waits for its answer, which comes after the commit);
 4. a naive per-row INSERT with autocommit (the "bridge" baseline), on a sample.
 
 Each throughput is reported with its ratio to raw COPY, and the peak RSS of the ingest process.
@@ -384,7 +385,7 @@ def run_http(
         ]
         profiler = _profile(proc.pid, "api") if args.profile else None
         started = time.perf_counter()
-        asyncio.run(_push(f"http://127.0.0.1:{api_port}", token, bodies, 8))
+        asyncio.run(_push(f"http://127.0.0.1:{api_port}", token, bodies, args.http_clients))
         elapsed = time.perf_counter() - started
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
@@ -402,6 +403,7 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=500_000)
     parser.add_argument("--http-readings", type=int, default=200_000)
     parser.add_argument("--gateways", type=int, default=50)
+    parser.add_argument("--http-clients", type=int, default=50, help="concurrent HTTP pushers")
     parser.add_argument("--naive-sample", type=int, default=10_000)
     parser.add_argument(
         "--replicas",
