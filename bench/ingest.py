@@ -65,6 +65,8 @@ class Result:
     replicas: int
     mqtt_by_replicas: dict[int, float]
     mqtt_cpu_us_per_reading: dict[str, float]
+    mqtt_bare_readings_per_s: float | None  # rollups and alarms off (`--bare`)
+    mqtt_bare_cpu_us_per_reading: dict[str, float] | None
     copy_rows_per_s: float
     copy_write_row_rows_per_s: float
     mqtt_readings_per_s: float
@@ -248,11 +250,16 @@ def publish_all(port: int, gateways: int, each: int, built: Any, ready: Any) -> 
     client.loop_stop()
 
 
+BARE = {"WQMON_ROLLUP_MODE": "off", "WQMON_ALARM_ENABLED": "false"}
+
+
 def _start_ingest(
-    url: str, broker: Mosquitto, spool: Path, replica: int, replicas: int
+    url: str, broker: Mosquitto, spool: Path, replica: int, replicas: int, *, bare: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
     metrics_port = free_port()
     environment = env(url, broker, spool / str(replica), metrics_port, free_port())
+    if bare:  # the pipeline alone: no rollup marks or worker, no alarm child
+        environment.update(BARE)
     environment["WQMON_MQTT_CLIENT_ID"] = f"bench-ingest-{replica}"
     if replicas > 1:
         environment["WQMON_MQTT_SHARED_GROUP"] = "bench"
@@ -274,13 +281,21 @@ class MqttRun:
 
 
 def run_mqtt(
-    pg: PgCluster, broker: Mosquitto, args: argparse.Namespace, spool: Path, replicas: int
+    pg: PgCluster,
+    broker: Mosquitto,
+    args: argparse.Namespace,
+    spool: Path,
+    replicas: int,
+    *,
+    bare: bool = False,
 ) -> MqttRun:
     """Readings/s from the first publish to the last stored reading, the peak RSS of the
     (largest) ingest process, and the CPU each process group spent per reading; with
     `--replicas N` the ingest processes share one MQTT subscription group."""
     url = pg.url("bench")
-    started_procs = [_start_ingest(url, broker, spool, i, replicas) for i in range(replicas)]
+    started_procs = [
+        _start_ingest(url, broker, spool, i, replicas, bare=bare) for i in range(replicas)
+    ]
     procs = [p for p, _ in started_procs]
     ports = [port for _, port in started_procs]
     try:
@@ -403,6 +418,7 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=500_000)
     parser.add_argument("--http-readings", type=int, default=200_000)
     parser.add_argument("--gateways", type=int, default=50)
+    parser.add_argument("--bare", action="store_true", help="also MQTT with rollups and alarms off")
     parser.add_argument("--http-clients", type=int, default=50, help="concurrent HTTP pushers")
     parser.add_argument("--naive-sample", type=int, default=10_000)
     parser.add_argument(
@@ -438,6 +454,10 @@ def main() -> None:
             by_replicas[n] = run_mqtt(pg, broker, args, work / "spool" / f"x{n}", n)
             truncate(url)
         headline = by_replicas[counts[0]]
+        bare = None
+        if args.bare:
+            bare = run_mqtt(pg, broker, args, work / "spool" / "bare", counts[0], bare=True)
+            truncate(url)
         mqtt_rate, ingest_rss = headline.readings_per_s, headline.peak_rss_mb
         http_rate, api_rss = run_http(url, broker, args, work / "spool")
         truncate(url)
@@ -448,6 +468,8 @@ def main() -> None:
             replicas=counts[0],
             mqtt_by_replicas={n: round(r.readings_per_s) for n, r in by_replicas.items()},
             mqtt_cpu_us_per_reading=headline.cpu_us_per_reading,
+            mqtt_bare_readings_per_s=round(bare.readings_per_s) if bare else None,
+            mqtt_bare_cpu_us_per_reading=bare.cpu_us_per_reading if bare else None,
             copy_rows_per_s=round(copy_rate),
             copy_write_row_rows_per_s=round(write_row_rate),
             mqtt_readings_per_s=round(mqtt_rate),
@@ -482,6 +504,13 @@ def write_report(result: Result) -> None:
             for n, rate in result.mqtt_by_replicas.items()
             if n != result.replicas
         ),
+        *(
+            [
+                f"| MQTT, the same with rollups and alarms off | {result.mqtt_bare_readings_per_s:,} readings/s | {result.mqtt_bare_readings_per_s / result.copy_rows_per_s:.2f} |"
+            ]
+            if result.mqtt_bare_readings_per_s
+            else []
+        ),
         f"| HTTP push → wqmon api → hypertable | {result.http_readings_per_s:,} readings/s | {result.http_ratio_to_copy:.2f} |",
         f"| naive INSERT per row, autocommit | {result.naive_insert_rows_per_s:,} rows/s | {result.naive_ratio_to_copy:.3f} |",
         "",
@@ -490,6 +519,15 @@ def write_report(result: Result) -> None:
         f"CPU per reading on the MQTT path (µs, ×{result.replicas}): "
         + ", ".join(f"{k} {v}" for k, v in result.mqtt_cpu_us_per_reading.items())
         + f"; total {sum(result.mqtt_cpu_us_per_reading.values()):.1f}.",
+        *(
+            [
+                "CPU per reading, rollups and alarms off (µs): "
+                + ", ".join(f"{k} {v}" for k, v in result.mqtt_bare_cpu_us_per_reading.items())
+                + f"; total {sum(result.mqtt_bare_cpu_us_per_reading.values()):.1f}."
+            ]
+            if result.mqtt_bare_cpu_us_per_reading
+            else []
+        ),
     ]
     (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
