@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 import msgspec
 import numpy as np
@@ -23,6 +24,8 @@ from wqmon.store.copybin import PG_EPOCH, pg_micros
 _Block = tuple[bytes, bytes, bytes, list[str], str, int]
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[_Block])
+# `Reading(...)` runs NamedTuple's Python-level __new__; tuple.__new__ builds the same in C.
+_new_reading = partial(tuple.__new__, Reading)
 
 
 def encode_readings(readings: Sequence[Reading]) -> bytes:
@@ -61,7 +64,7 @@ def decode_readings(payload: bytes) -> list[Reading]:
             ts = moments.get(us)
             if ts is None:
                 ts = moments[us] = _moment(us)
-            readings.append(Reading(channel_id, ts, value, flag, source, received))
+            readings.append(_new_reading((channel_id, ts, value, flag, source, received)))
     return readings
 
 
