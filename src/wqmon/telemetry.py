@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from wqmon.ingest.metrics import IngestMetrics
@@ -95,6 +95,7 @@ class AlarmCounts:
 
     evaluated: int  # readings evaluated (or handed to the alarm process)
     dropped: int  # readings not evaluated live because the engine was behind
+    pending: int = 0  # readings committed, waiting for the hand-over to the alarm process
 
 
 class AlarmCollector(Collector):
@@ -119,12 +120,20 @@ class AlarmCollector(Collector):
             "Readings not evaluated live (the engine was behind)",
             labels=["component"],
         )
+        pending = GaugeMetricFamily(
+            "wqmon_alarm_pending_readings",
+            "Readings committed and queued for the alarm process, not yet handed over "
+            "(0 for the engine inside ingest)",
+            labels=["component"],
+        )
         for component, counts in self._sources.items():
             now = counts()
             evaluated.add_metric([component], now.evaluated)
             dropped.add_metric([component], now.dropped)
+            pending.add_metric([component], now.pending)
         yield evaluated
         yield dropped
+        yield pending
 
 
 class Telemetry:

@@ -117,6 +117,12 @@ class AlarmEngine:
         except asyncio.QueueFull:
             self.stats.dropped += len(readings)
 
+    async def submit(self, readings: Sequence[Reading]) -> None:
+        """Queue a batch, waiting for room: for a feeder that can itself wait (the alarm
+        process's stdin), so the one place that drops and counts stays the parent's queue."""
+        if readings:
+            await self._queue.put(readings)
+
     def add_event_listener(self, listener: EventListener) -> None:
         """Call `listener(event)` for every event this engine stores (webhooks, benchmarks)."""
         self._listeners.append(listener)

@@ -3,8 +3,11 @@
 Evaluating rules is CPU-bound Python; inside ingest it competes with the drivers and the writer
 for the GIL (ADR 0005). The parent's commit listener encodes each batch (the readings'
 arrays, `wqmon.alarms.frames`) and queues it for the child's stdin; the queue is bounded in
-readings and drops and counts when full, the same policy as the engine's own queue. The child (`python -m wqmon.alarms.worker`)
-runs the unchanged engine, its clock, the push relay and the webhooks; it stops when its stdin
+readings and drops and counts when full (`wqmon_alarm_dropped_readings_total`; what waits is
+`wqmon_alarm_pending_readings`). The child's engine waits for room instead of dropping, so a slow
+engine stops the child reading its stdin and the drops happen here, where the metrics see them.
+The child (`python -m wqmon.alarms.worker`) runs the unchanged engine, its clock, the push relay
+and the webhooks; it stops when its stdin
 closes — at the end of `stop()`, or when the parent dies. A child that dies is noticed by its
 supervisor (`wqmon.supervision`), logged, counted and started again.
 """
@@ -145,8 +148,9 @@ class AlarmProcess:
             self._idle.set()
 
     def counts(self) -> AlarmCounts:
-        """Readings handed to the child for evaluation, and those dropped (for the metrics)."""
-        return AlarmCounts(self.handed_over, self.dropped)
+        """Readings handed to the child for evaluation, those dropped and those waiting (for the
+        metrics)."""
+        return AlarmCounts(self.handed_over, self.dropped, self._pending)
 
     async def _end_child(self, proc: asyncio.subprocess.Process, timeout_s: float = 15.0) -> None:
         """Close the child's stdin (it drains its engine and exits), kill it if it lingers."""

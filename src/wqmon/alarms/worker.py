@@ -49,7 +49,9 @@ async def serve() -> None:
     engine, tasks = await start_engine(settings)
     try:
         while (frame := await _read_frame(reader)) is not None:
-            engine.on_commit(decode_readings(frame), [])
+            # Waiting for room stops reading stdin: the parent's bounded queue then fills and
+            # drops and counts where its metrics see it (dropping here would be invisible).
+            await engine.submit(decode_readings(frame))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(engine.drain(), 10)
     finally:
