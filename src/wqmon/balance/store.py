@@ -11,7 +11,8 @@ what the sums need.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -146,10 +147,45 @@ def _samples(
         "SELECT channel_id, ts, value, flag FROM reading "
         "WHERE channel_id = ANY(%s) AND ts >= %s AND ts < %s ORDER BY channel_id, ts",
         (list(channels), start, end),
-    )
+    ).fetchall()  # rows loaded in one C call: iterating the cursor costs a Python call each
     for cid, ts, value, flag in rows:
         series[cid].append((ts, value, flag))
     return series
+
+
+@dataclass(frozen=True, slots=True)
+class PointData:
+    """Everything one recomputation reads of a point's channels, read once: samples from the
+    longest lookback before `start` to `end`, and the hour and minute records of [start, end).
+    The rollup and the validity judgement each take their own window of it."""
+
+    samples: dict[int, list[Sample]]
+    records: list[tuple[int, str, PeriodValue]]
+
+    def window(self, channel: int, start: datetime, end: datetime) -> list[Sample]:
+        """The channel's samples with start <= ts < end (sorted by time)."""
+        series = self.samples.get(channel, [])
+        lo = bisect_left(series, start, key=_sample_ts)
+        return series[lo : bisect_left(series, end, lo, key=_sample_ts)]
+
+
+def _sample_ts(sample: Sample) -> datetime:
+    return sample[0]
+
+
+def read_point(
+    conn: Conn,
+    point: PointChannels,
+    start: datetime,
+    end: datetime,
+    settings: RollupSettings = DEFAULT_SETTINGS,
+) -> PointData:
+    """One query for the samples and one for the period records of a recomputation."""
+    codes = list(point.codes)
+    lookback = max(settings.max_hold_age, settings.max_flow_gap)
+    return PointData(
+        _samples(conn, codes, start - lookback, end), _period_records(conn, codes, start, end)
+    )
 
 
 def _period_records(
@@ -164,12 +200,13 @@ def _period_records(
     return [(cid, p, PeriodValue(ts, avg, cou, flag)) for cid, p, ts, avg, cou, flag in rows]
 
 
-def _logger_records(
-    conn: Conn, point: PointChannels, start: datetime, end: datetime
-) -> LoggerRecords:
+def _logger_records(point: PointChannels, data: PointData) -> LoggerRecords:
     hour: dict[str, list[PeriodValue]] = {}
     minute: dict[str, list[PeriodValue]] = {}
-    for cid, period, record in _period_records(conn, point.channel_ids, start, end):
+    rolled = set(point.channel_ids)
+    for cid, period, record in data.records:
+        if cid not in rolled:
+            continue  # pH, temperature: judged for validity, not rolled up
         target = hour if period == "hour" else minute
         target.setdefault(point.code_of(cid), []).append(record)
     return LoggerRecords(hour=hour, minute=minute)
@@ -196,19 +233,22 @@ def compute_hours(
     settings: RollupSettings = DEFAULT_SETTINGS,
     *,
     audits: dict[str, ChannelAudit] | None = None,
+    data: PointData | None = None,
 ) -> list[PointHour]:
     """Point-hour rows of [start, end) (whole UTC hours) from the stored data, with lookback,
-    honouring the audit marks and corrections (read here unless given)."""
+    honouring the audit marks and corrections (both read here unless given)."""
     if audits is None:
         audits = point_audits(conn, point, start, end, settings)
+    if data is None:
+        data = read_point(conn, point, start, end, settings)
     flow: list[Sample] = []
     if point.flow_channel is not None:
-        flow = _samples(conn, [point.flow_channel], start - settings.max_flow_gap, end)[
-            point.flow_channel
-        ]
-    results = _samples(conn, list(point.pollutants), start - settings.max_hold_age, end)
-    concentrations = {point.pollutants[cid]: series for cid, series in results.items()}
-    logger = _logger_records(conn, point, start, end)
+        flow = data.window(point.flow_channel, start - settings.max_flow_gap, end)
+    concentrations = {
+        code: data.window(cid, start - settings.max_hold_age, end)
+        for cid, code in point.pollutants.items()
+    }
+    logger = _logger_records(point, data)
     return rollup_point(
         flow, concentrations, start=start, end=end, logger=logger, settings=settings, audit=audits
     )
@@ -222,14 +262,17 @@ def store_channel_hours(
     *,
     settings: RollupSettings = DEFAULT_SETTINGS,
     audits: dict[str, ChannelAudit] | None = None,
+    data: PointData | None = None,
 ) -> int:
     """Judge and replace the validity rows (`channel_hour`) of every channel of the point."""
     if audits is None:
         audits = point_audits(conn, point, start, end, settings)
+    if data is None:
+        data = read_point(conn, point, start, end, settings)
     codes = point.codes
-    samples = _samples(conn, list(codes), start, end)
+    samples: Mapping[int, list[Sample]] = {cid: data.window(cid, start, end) for cid in codes}
     records: dict[int, list[PeriodValue]] = {cid: [] for cid in codes}
-    for cid, _period, record in _period_records(conn, list(codes), start, end):
+    for cid, _period, record in data.records:
         records[cid].append(record)
     conn.execute(
         "DELETE FROM channel_hour WHERE channel_id = ANY(%s) AND hour >= %s AND hour < %s",
@@ -422,9 +465,10 @@ def recompute(
     """
     start, end = floor_hour(start), ceil_hour(end)
     audits = point_audits(conn, point, start, end, settings)
-    rows = compute_hours(conn, point, start, end, settings, audits=audits)
+    data = read_point(conn, point, start, end, settings)
+    rows = compute_hours(conn, point, start, end, settings, audits=audits, data=data)
     store_hours(conn, point.point_id, start, end, rows)
-    store_channel_hours(conn, point, start, end, settings=settings, audits=audits)
+    store_channel_hours(conn, point, start, end, settings=settings, audits=audits, data=data)
     first, after = local_days(start, end, point.tz)
     refresh_days(conn, point, first, after)
     return int((end - start) / HOUR)
