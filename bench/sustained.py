@@ -40,6 +40,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 
+from bench.cpu import command_line, cpu_seconds, descendants
 from bench.ingest import PER_MESSAGE, RESULTS, body, env, peak_rss_mb, registry, scrape
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
@@ -146,29 +147,13 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of a process (0 when gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process (0 when gone or never found)."""
+    return 0.0 if pid is None else cpu_seconds(pid)
 
 
 def child(pid: int, module: str) -> int | None:
-    """The PID of the child of `pid` running `python -m module`."""
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    for kid in kids:
-        try:
-            if module in Path(f"/proc/{kid}/cmdline").read_bytes().decode(errors="replace"):
-                return int(kid)
-        except OSError:
-            continue
-    return None
+    """The PID of the process under `pid` running `python -m module`."""
+    return next((kid for kid in descendants(pid) if module in command_line(kid)), None)
 
 
 class Probe:
