@@ -18,6 +18,10 @@ class Hj212Config(BaseModel):
     write_timeout_s: float = Field(10.0, gt=0)
     max_segment: int = Field(4096, ge=1024)
     max_connections_per_peer: int = Field(100, ge=1)
+    # Pending connections the kernel queues for accept() (capped by net.core.somaxconn). A
+    # province's loggers reconnect together after an outage: asyncio's default of 100 overflows,
+    # and every overflowed SYN waits out a 1 s, 3 s, 7 s ... retransmission (docs/scaling.md).
+    backlog: int = Field(4096, ge=1)
     max_faults_per_connection: int = Field(50, ge=1)
     reassembly_timeout_s: float = Field(60.0, gt=0)
     reply_timeout_s: float = Field(30.0, gt=0)

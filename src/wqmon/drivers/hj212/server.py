@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from wqmon.supervision import supervise
 log = logging.getLogger(__name__)
 
 _HOUSEKEEPING_S = 1.0
+_NOFILE_WITHOUT_HARD_LIMIT = 1_048_576  # when the hard limit is "unlimited"
 _ReplyKey = tuple[str, str, str]  # (MN, QN, CN)
 
 
@@ -98,7 +100,10 @@ class Hj212Driver:
         """Serve until cancelled; then close every connection."""
         self._ctx = ctx
         config = self.config
-        server = await asyncio.start_server(self._accept, config.host, config.port)
+        raise_open_files()
+        server = await asyncio.start_server(
+            self._accept, config.host, config.port, backlog=config.backlog
+        )
         self.port = int(server.sockets[0].getsockname()[1])
         # Long-running: supervised, so a failure restarts them instead of ending them quietly.
         self._spawn(supervise("hj212:housekeeping", self._housekeeping), "hj212:housekeeping")
@@ -304,7 +309,9 @@ class Hj212Driver:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(_HOUSEKEEPING_S)
-            for session in list(self._sessions):
+            # Only sessions holding split pieces: a sweep of every connection each second is
+            # 10,000 coroutine calls a second at a province's scale, for nothing.
+            for session in [s for s in self._sessions if s.holds_splits]:
                 await session.expire_splits()
             if loop.time() - self._flushed_at >= self.config.logger_flush_s:
                 self._flushed_at = loop.time()
@@ -338,6 +345,25 @@ def _code(packet: Packet | None, name: str) -> int | None:
         return None
     text = packet.cp.fields.get(name, "")
     return int(text) if text.isdigit() else None
+
+
+def raise_open_files() -> int:
+    """Raise this process's open-file limit to its hard limit; return the limit in force.
+
+    Every logger connection is a file descriptor; the usual soft limit of 1,024 would refuse
+    the thousand-and-first logger with EMFILE. The hard limit is the administrator's (systemd
+    `LimitNOFILE=`, docs/scaling.md): it is not raised here.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _NOFILE_WITHOUT_HARD_LIMIT if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("hj212: open-file limit stays %d (%s)", soft, exc)
+    log.info("hj212: open-file limit %d (about that many logger connections)", soft)
+    return soft
 
 
 def _hour_start(moment: datetime, tz: tzinfo) -> datetime:

@@ -74,6 +74,9 @@ class Session:
         self._frames = FrameReader(Hj212Framer(max_segment=config.max_segment))
         self._splits = Reassembler(timeout_s=config.reassembly_timeout_s)
         self._metrics = driver.ctx.telemetry.hj212
+        # The labelled children, looked up once: `labels()` per packet is a dict and a lock.
+        self._accepted = self._metrics.packets.labels(driver.name, "accepted")
+        self._ack_seconds = self._metrics.ack_seconds.labels(driver.name)
         # id(piece) -> (its frame, its point, whether it was stored on its own)
         self._split_raw: dict[int, tuple[bytes, PointInfo, bool]] = {}
         self._write_lock = asyncio.Lock()
@@ -131,7 +134,7 @@ class Session:
             self._refuse(result.raw, "plain_refused", refusal, packet.mn)
             return
         self._edition(packet, key)
-        self._metrics.packets.labels(self.driver.name, "accepted").inc()
+        self._accepted.inc()
         await self._dispatch(packet, result, point, key)
 
     def _edition(self, packet: Packet, key: SmKey | None) -> None:
@@ -246,6 +249,11 @@ class Session:
         if done is not None:
             await self._finish_group(done.packet, done.parts, None)
 
+    @property
+    def holds_splits(self) -> bool:
+        """Whether pieces of a split upload wait here for the rest (housekeeping expires them)."""
+        return self._splits.open_groups > 0
+
     async def expire_splits(self) -> None:
         """Store what arrived of split uploads that timed out (pieces may follow later)."""
         for partial in self._splits.expire():
@@ -338,9 +346,7 @@ class Session:
             if part.ack_requested:
                 await self.write(builder.data_answer(part))
                 state.acks += 1
-                self._metrics.ack_seconds.labels(self.driver.name).observe(
-                    time.monotonic() - arrived
-                )
+                self._ack_seconds.observe(time.monotonic() - arrived)
 
     # -- writing and lifecycle -----------------------------------------------------------------
 
