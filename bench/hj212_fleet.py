@@ -123,6 +123,7 @@ class Stats:
     storm_answered: int = 0
     timeouts: int = 0
     dropped: int = 0  # connections closed by the server or lost, not by us
+    drop_reasons: dict[str, int] = field(default_factory=dict)
     connect_failures: int = 0  # refused / reset while connecting (each retried)
     reconnect_done_at: float = 0.0  # wall clock of the last storm reconnect
     storm_done_at: float = 0.0  # wall clock of the last back-fill answer
@@ -158,7 +159,9 @@ def objects_cp(cn: str, n: int, data_time: int) -> str:
             f"w21003-Rtd={nh3n:.2f},w21003-Flag=N;w01001-Rtd={ph:.2f},w01001-Flag=N"
         )
     volume = flow * (MINUTE_S if cn == "2051" else HOUR_S) / 1000
-    parts = [f"w00000-Avg={flow:.2f},w00000-Min={flow:.2f},w00000-Max={flow:.2f},w00000-Cou={volume:.3f},w00000-Flag=N"]
+    parts = [
+        f"w00000-Avg={flow:.2f},w00000-Min={flow:.2f},w00000-Max={flow:.2f},w00000-Cou={volume:.3f},w00000-Flag=N"
+    ]
     for code, avg in (("w01018", cod), ("w21003", nh3n)):
         cou = avg * volume / 1000
         parts.append(
@@ -173,8 +176,8 @@ class Logger(asyncio.Protocol):
 
     def __init__(self, spec: LoggerSpec, plan: FleetPlan, stats: Stats) -> None:
         self.spec, self.plan, self.stats = spec, plan, stats
-        self.group = "2017" if spec.edition == 2017 else ("2025-sm4" if spec.key else "2025")  # noqa: PLR2004
-        self.flag = 5 if spec.edition == 2017 else 9  # noqa: PLR2004 - ack requested, version bits
+        self.group = "2017" if spec.edition == 2017 else ("2025-sm4" if spec.key else "2025")
+        self.flag = 5 if spec.edition == 2017 else 9
         self.transport: asyncio.Transport | None = None
         self.lost: asyncio.Future[None] | None = None
         self.waiting: tuple[bytes, asyncio.Future[None]] | None = None
@@ -183,13 +186,15 @@ class Logger(asyncio.Protocol):
         self.last_qn = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - TCP
+        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.lost = asyncio.get_running_loop().create_future()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.aborting:
             self.stats.dropped += 1
+            reason = type(exc).__name__ if exc is not None else "closed by the server"
+            self.stats.drop_reasons[reason] = self.stats.drop_reasons.get(reason, 0) + 1
         self.transport = None
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
@@ -216,7 +221,7 @@ class Logger(asyncio.Protocol):
     def frame(self, cn: str, data_time: int, *, resent: bool) -> tuple[bytes, bytes]:
         ms = self.next_qn()
         qn = f"{local_time(ms // 1000)}{ms % 1000:03d}"
-        rf = "RF=1;" if resent and self.spec.edition == 2025 else ""  # noqa: PLR2004
+        rf = "RF=1;" if resent and self.spec.edition == 2025 else ""
         segment = (
             f"QN={qn};ST=32;CN={cn};PW={self.plan.password};MN={self.spec.mn};Flag={self.flag};"
             f"{rf}CP=&&{objects_cp(cn, self.spec.n, data_time)}&&"
@@ -300,11 +305,12 @@ async def connect(logger: Logger) -> None:
     while True:
         try:
             await loop.create_connection(lambda: logger, "127.0.0.1", logger.plan.port)
-            logger.aborting = False
-            return
         except OSError:
             logger.stats.connect_failures += 1
             await asyncio.sleep(_CONNECT_RETRY_S)
+        else:
+            logger.aborting = False
+            return
 
 
 async def run_live(logger: Logger) -> None:
@@ -369,11 +375,16 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def child_main(specs: list[LoggerSpec], plan: FleetPlan, out: Connection) -> None:
-    """The entry point of one generator process: run, then send the `Stats` back."""
+def child_main(pipe: Connection) -> None:
+    """One generator process: receive (specs, plan), run, send the `Stats` back as a dict.
+
+    The plan comes through the pipe after the process started, so its instants are set once
+    every generator is up (starting an interpreter takes seconds on a loaded machine).
+    """
+    specs, plan = pipe.recv()
     stats = asyncio.run(run_fleet(specs, plan))
     result: dict[str, Any] = {f.name: getattr(stats, f.name) for f in fields(stats)}
     # Loggers are disjoint between processes: the number of distinct keys is enough.
     result["keys"] = count_by_cn(stats.keys)
-    out.send(result)
-    out.close()
+    pipe.send(result)
+    pipe.close()

@@ -38,6 +38,8 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,14 @@ import psycopg
 from tests.fixtures.services import PgCluster, free_port, wait_for_port
 
 from bench.hj212_fleet import HOUR_S, FleetPlan, LoggerSpec, child_main
-from bench.hj212_loggers import PASSWORD, key_of, mn_of, percentile, raise_open_files, write_registry
+from bench.hj212_loggers import (
+    PASSWORD,
+    key_of,
+    mn_of,
+    percentile,
+    raise_open_files,
+    write_registry,
+)
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
 from wqmon.store.hj212_keys import ensure_keys
@@ -72,12 +81,16 @@ class Result:
     generator_cpu_share: float  # CPU seconds per wall second, all generator processes (live)
     ingest_cpu_share: float  # the same for the `wqmon ingest` process (live)
     ingest_peak_rss_mb: float
+    ingest_rss_idle_mb: float  # before the first logger connected
+    ingest_rss_connected_mb: float  # every logger connected, before the first upload
+    ingest_kb_per_connection: float
     ack_p50_ms: float
     ack_p99_ms: float
     ack_max_ms: float
     ack_p99_ms_by_group: dict[str, float]
     dropped_connections: int  # both sides: lost by generators + closed/refused by the server
     dropped_generator_side: int
+    drop_reasons: dict[str, int]  # generator side: the exception (or EOF) that ended it
     server_closes_logged: int
     connect_failures: int
     ack_timeouts: int
@@ -115,7 +128,7 @@ def specs_for(loggers: int, share_2025: float, sm4_share: float) -> list[LoggerS
 
 
 def group_of(spec: LoggerSpec) -> str:
-    return "2017" if spec.edition == 2017 else ("2025-sm4" if spec.key else "2025")  # noqa: PLR2004
+    return "2017" if spec.edition == 2017 else ("2025-sm4" if spec.key else "2025")
 
 
 class Proc:
@@ -129,15 +142,21 @@ class Proc:
         return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
     def peak_rss_mb(self) -> float:
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> float:
+        return self._status_mb("VmRSS:")
+
+    def _status_mb(self, name: str) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(name):
                 return round(int(line.split()[1]) / 1024, 1)
         return 0.0
 
 
 def gauge(metrics_port: int, name: str) -> float | None:
     with contextlib.suppress(OSError):
-        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()  # noqa: S310 - loopback
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
         for line in text.decode().splitlines():
             if line.startswith(name):
                 return float(line.rsplit(" ", 1)[1])
@@ -186,22 +205,23 @@ def plan_for(args: argparse.Namespace, port: int) -> FleetPlan:
     )
 
 
-def start_generators(
-    specs: list[LoggerSpec], plan: FleetPlan, processes: int
-) -> list[tuple[multiprocessing.Process, Any]]:
+def start_generators(processes: int) -> list[tuple[SpawnProcess, Connection]]:
+    """Generator processes waiting for their loggers and the plan (`bench.hj212_fleet`)."""
     ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no fork of the bench
     started = []
-    for p in range(processes):
-        receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=child_main, args=(specs[p::processes], plan, send), daemon=True)
+    for _ in range(processes):
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=child_main, args=(theirs,), daemon=True)
         proc.start()
-        started.append((proc, receive))
+        started.append((proc, ours))
     return started
 
 
 def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    merged: dict[str, Any] = {"live": [], "storm": [], "by_group": {}}
+    merged: dict[str, Any] = {"live": [], "storm": [], "by_group": {}, "drop_reasons": {}}
     for r in results:
+        for reason, count in r["drop_reasons"].items():
+            merged["drop_reasons"][reason] = merged["drop_reasons"].get(reason, 0) + count
         merged["live"] += r["live_latencies"].tolist()
         merged["storm"] += r["storm_latencies"].tolist()
         for group, values in r["by_group"].items():
@@ -249,11 +269,15 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
         proc = Proc(ingest.pid)
         if args.profile:
             profiler = _profile(ingest.pid)
+        rss_idle = proc.rss_mb()
+        generators = start_generators(args.processes)
         plan = plan_for(args, port)
+        for p, (_, pipe) in enumerate(generators):
+            pipe.send((specs[p :: args.processes], plan))
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        generators = start_generators(specs, plan, args.processes)
         time.sleep(max(0.0, plan.live_at - time.time()))
         cpu_live = proc.cpu_s()
+        rss_connected = proc.rss_mb()
         time.sleep(max(0.0, plan.outage_at - 1 - time.time()))
         connections_open = gauge(metrics_port, "wqmon_hj212_connections_open{")
         time.sleep(max(0.0, plan.outage_at - time.time()))
@@ -275,7 +299,9 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
     m = merge(results)
     expected = m["keys"] * _ROWS_PER_UPLOAD
     stored = wait_stored(url, expected, 60)
-    server_closes = sum(1 for line in log_path.read_text().splitlines() if _SERVER_CLOSE.search(line))
+    server_closes = sum(
+        1 for line in log_path.read_text().splitlines() if _SERVER_CLOSE.search(line)
+    )
     live_s = plan.outage_at - plan.live_at
     storm_s = m["storm_done_at"] - plan.reconnect_at
     editions: dict[str, int] = {}
@@ -294,12 +320,16 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
         generator_cpu_share=round(m["cpu_live"] / live_s, 3),
         ingest_cpu_share=round((cpu_outage - cpu_live) / live_s, 3),
         ingest_peak_rss_mb=peak_rss,
+        ingest_rss_idle_mb=rss_idle,
+        ingest_rss_connected_mb=rss_connected,
+        ingest_kb_per_connection=round(1024 * (rss_connected - rss_idle) / args.loggers, 1),
         ack_p50_ms=ms(percentile(m["live"], 50)),
         ack_p99_ms=ms(percentile(m["live"], 99)),
         ack_max_ms=ms(max(m["live"], default=float("nan"))),
         ack_p99_ms_by_group={g: ms(percentile(v, 99)) for g, v in sorted(m["by_group"].items())},
         dropped_connections=m["dropped"] + server_closes,
         dropped_generator_side=m["dropped"],
+        drop_reasons=m["drop_reasons"],
         server_closes_logged=server_closes,
         connect_failures=m["connect_failures"],
         ack_timeouts=m["timeouts"],
@@ -339,7 +369,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--quick", action="store_true", help="500 loggers, 2 processes, 90 s live, 10 min back-fill")
+    add(
+        "--quick", action="store_true", help="500 loggers, 2 processes, 90 s live, 10 min back-fill"
+    )
     add("--loggers", type=int, default=10_000)
     add("--processes", type=int, default=4, help="load-generator processes")
     add("--live-seconds", type=float, default=150.0)
