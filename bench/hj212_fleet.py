@@ -35,6 +35,7 @@ HOUR_S = 3600
 CNS = ("2011", "2051", "2061")
 _TZ_OFFSET_S = 8 * 3600  # the bench's sites are in Asia/Shanghai (no DST)
 _CONNECT_RETRY_S = 1.0
+_ATTEMPTS = 5  # sends of one upload over lost connections before the logger gives up on it
 _LIVE_MARGIN_S = 3.0  # no live upload this close to the outage: each gets its answer first
 
 
@@ -122,6 +123,7 @@ class Stats:
     storm_sent: int = 0
     storm_answered: int = 0
     timeouts: int = 0
+    resends: int = 0  # uploads sent again after their connection was lost
     dropped: int = 0  # connections closed by the server or lost, not by us
     drop_reasons: dict[str, int] = field(default_factory=dict)
     connect_failures: int = 0  # refused / reset while connecting (each retried)
@@ -229,7 +231,7 @@ class Logger(asyncio.Protocol):
         body = segment if self.spec.key is None else encrypt_segment(segment, self.spec.key)
         return qn.encode(), b"##%04d%s%04X\r\n" % (len(segment), body, crc16(segment))
 
-    async def upload(self, cn: str, data_time: int, *, storm: bool) -> None:
+    async def upload(self, cn: str, data_time: int, *, storm: bool, first: bool = True) -> None:
         """Send one upload and wait for its 9014 (a timeout is counted, not resent)."""
         if self.transport is None:
             raise ConnectionError("not connected")
@@ -237,7 +239,9 @@ class Logger(asyncio.Protocol):
         waiter = asyncio.get_running_loop().create_future()
         self.waiting = (qn, waiter)
         self.stats.keys.add((self.spec.n, cn, data_time))
-        if storm:
+        if not first:
+            self.stats.resends += 1
+        elif storm:
             self.stats.storm_sent += 1
         else:
             self.stats.live_sent += 1
@@ -313,13 +317,22 @@ async def connect(logger: Logger) -> None:
             return
 
 
+async def send(logger: Logger, cn: str, data_time: int, *, storm: bool) -> None:
+    """Upload; after a lost connection reconnect and send it again, as a logger does."""
+    for attempt in range(_ATTEMPTS):
+        if logger.transport is None:
+            await connect(logger)
+        with contextlib.suppress(ConnectionError):
+            await logger.upload(cn, data_time, storm=storm, first=attempt == 0)
+            return
+
+
 async def run_live(logger: Logger) -> None:
     for at, cn, data_time in live_schedule(logger.spec, logger.plan):
         await sleep_until(at)
         if time.time() >= logger.plan.outage_at - _LIVE_MARGIN_S:
             return
-        with contextlib.suppress(ConnectionError):
-            await logger.upload(cn, data_time, storm=False)
+        await send(logger, cn, data_time, storm=False)
 
 
 async def run_storm(logger: Logger, spread: float) -> None:
@@ -328,10 +341,7 @@ async def run_storm(logger: Logger, spread: float) -> None:
     await connect(logger)
     logger.stats.reconnect_done_at = max(logger.stats.reconnect_done_at, time.time())
     for cn, data_time in backfill_schedule(logger.spec, plan):
-        try:
-            await logger.upload(cn, data_time, storm=True)
-        except ConnectionError:
-            return
+        await send(logger, cn, data_time, storm=True)
     logger.stats.storm_done_at = max(logger.stats.storm_done_at, time.time())
 
 

@@ -63,7 +63,8 @@ from wqmon.store.migrate import migrate
 RESULTS = Path(__file__).parent / "results"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Server-side closes (`wqmon.drivers.hj212`): idle, write timeout, faults, per-peer refusal.
-_SERVER_CLOSE = re.compile(r"idle for|write failed|faults, closing|refusing")
+# A write that fails because the peer is gone (ConnectionReset: the outage) is not one.
+_SERVER_CLOSE = re.compile(r"idle for|faults, closing|refusing|write failed \(TimeoutError")
 _ROWS_PER_UPLOAD = 4  # flow, COD, NH3-N, pH
 
 
@@ -94,6 +95,7 @@ class Result:
     server_closes_logged: int
     connect_failures: int
     ack_timeouts: int
+    resends: int  # uploads sent again after a lost connection (none expected)
     live_rows_expected: int
     live_rows_stored: int
     storm_outage_s: float
@@ -226,7 +228,7 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         merged["storm"] += r["storm_latencies"].tolist()
         for group, values in r["by_group"].items():
             merged["by_group"].setdefault(group, []).extend(values.tolist())
-    for name in ("live_sent", "live_answered", "storm_sent", "storm_answered", "timeouts",
+    for name in ("live_sent", "live_answered", "storm_sent", "storm_answered", "timeouts", "resends",
                  "dropped", "connect_failures", "cut_by_outage"):  # fmt: skip
         merged[name] = sum(r[name] for r in results)
     for name in ("reconnect_done_at", "storm_done_at"):
@@ -251,7 +253,9 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
         "WQMON_DATABASE_URL": url,
         "WQMON_HJ212_HOST": "127.0.0.1",
         "WQMON_HJ212_PORT": str(port),
-        "WQMON_HJ212_MAX_CONNECTIONS_PER_PEER": str(args.loggers + 10),  # all from 127.0.0.1
+        # All loggers come from 127.0.0.1, and after the outage their old sessions count until
+        # the server has read each RST: room for both.
+        "WQMON_HJ212_MAX_CONNECTIONS_PER_PEER": str(2 * args.loggers + 10),
         "WQMON_METRICS_PORT": str(metrics_port),
         "WQMON_LOG_LEVEL": "INFO",  # the driver's closes are INFO lines: counted below
         "WQMON_MODBUS_ENABLED": "false",
@@ -333,6 +337,7 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
         server_closes_logged=server_closes,
         connect_failures=m["connect_failures"],
         ack_timeouts=m["timeouts"],
+        resends=m["resends"],
         live_rows_expected=m["keys_live"] * _ROWS_PER_UPLOAD,
         live_rows_stored=live_stored,
         storm_outage_s=args.outage,
