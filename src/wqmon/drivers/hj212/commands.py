@@ -31,8 +31,13 @@ WHERE id IN (SELECT id FROM hj212_command WHERE state = 'pending' AND mn = ANY(%
              ORDER BY id FOR UPDATE SKIP LOCKED)
 RETURNING id, mn, cn, begin, "end"
 """
+# The MNs with pending commands, usually none: the claim then names only those of them that are
+# connected, not every connected MN (10,000 of them in an array, at every logger's connect,
+# was 18 % of the ingest process's CPU during a reconnect storm, docs/scaling.md §1.2).
+_PENDING_SQL = "SELECT DISTINCT mn FROM hj212_command WHERE state = 'pending'"
 _FINISH_SQL = "UPDATE hj212_command SET state = %s, done_at = now(), detail = %s WHERE id = %s"
 _RETRY_CAP_S = 30.0
+_MIN_INTERVAL_S = 0.5  # wakes closer than this (a wave of connects) are served together
 
 
 class CommandWorker:
@@ -83,20 +88,26 @@ class CommandWorker:
     async def _dispatch_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
         poll = self.driver.config.command_poll_s
         while True:
-            connected = self.driver.connected_mns()
-            if connected:
-                cursor = await conn.execute(_CLAIM_SQL, (connected,))
-                for row in await cursor.fetchall():
-                    # One command, short-lived and ending in a state row: not supervised.
-                    task = asyncio.create_task(self._execute(*row), name=f"hj212:cmd:{row[0]}")
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
             self._wake.clear()
+            await self._claim(conn)
             try:
                 async with asyncio.timeout(poll):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+            await asyncio.sleep(_MIN_INTERVAL_S)
+
+    async def _claim(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        pending = await (await conn.execute(_PENDING_SQL)).fetchall()
+        mns = [mn for (mn,) in pending if self.driver.is_connected(mn)]
+        if not mns:
+            return
+        cursor = await conn.execute(_CLAIM_SQL, (mns,))
+        for row in await cursor.fetchall():
+            # One command, short-lived and ending in a state row: not supervised.
+            task = asyncio.create_task(self._execute(*row), name=f"hj212:cmd:{row[0]}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _execute(
         self,

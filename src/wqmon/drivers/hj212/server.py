@@ -328,6 +328,11 @@ class Hj212Driver:
         if not task.cancelled() and task.exception() is not None:
             log.error("hj212: task %s failed", task.get_name(), exc_info=task.exception())
 
+    def is_connected(self, mn: str) -> bool:
+        """Whether `mn` has a live session on this driver."""
+        session = self._by_mn.get(mn)
+        return session is not None and not session.closed
+
     def connected_mns(self) -> list[str]:
         """MNs with a live session on this driver."""
         return [mn for mn, s in self._by_mn.items() if not s.closed]
