@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.hj212_province --quick          # 500 loggers, ≈ 3 min
 
 The hour's back-fill is 127 uploads per logger, 1.27 million for 10,000: on 2 shared cores at a
-few hundred uploads/s that is an hour or more (docs/scaling.md §1.2); `--backfill` shortens it.
+few hundred uploads/s that is an hour or more (docs/scaling.md §1.4); `--backfill` shortens it.
 
 Starts a throwaway PostgreSQL + TimescaleDB, imports N enterprise outfalls (one MN each, four
 parameters), sets SM4 keys for the encrypting loggers and runs `wqmon ingest` as a subprocess.

@@ -33,7 +33,7 @@ RETURNING id, mn, cn, begin, "end"
 """
 # The MNs with pending commands, usually none: the claim then names only those of them that are
 # connected, not every connected MN (10,000 of them in an array, at every logger's connect,
-# was 18 % of the ingest process's CPU during a reconnect storm, docs/scaling.md §1.2).
+# was 18 % of the ingest process's CPU during a reconnect storm, docs/scaling.md §1.4).
 _PENDING_SQL = "SELECT DISTINCT mn FROM hj212_command WHERE state = 'pending'"
 _FINISH_SQL = "UPDATE hj212_command SET state = %s, done_at = now(), detail = %s WHERE id = %s"
 _RETRY_CAP_S = 30.0
