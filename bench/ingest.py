@@ -260,7 +260,10 @@ def _start_ingest(
     environment = env(url, broker, spool / str(replica), metrics_port, free_port())
     if bare:  # the pipeline alone: no rollup marks or worker, no alarm child
         environment.update(BARE)
-    environment["WQMON_MQTT_CLIENT_ID"] = f"bench-ingest-{replica}"
+    # A client id per run: a persistent session of an earlier run (its subscription kept on the
+    # broker) would otherwise receive the messages a second time, as duplicates.
+    run = f"x{replicas}{'-bare' if bare else ''}"
+    environment["WQMON_MQTT_CLIENT_ID"] = f"bench-ingest-{run}-{replica}"
     if replicas > 1:
         environment["WQMON_MQTT_SHARED_GROUP"] = "bench"
     proc = subprocess.Popen([sys.executable, "-m", "wqmon.cli", "ingest"], env=environment)
