@@ -114,11 +114,13 @@ async def _probe(
 ) -> list[float]:
     latencies: list[float] = []
     target = "/".join((PROBE[0], PROBE[1], "cod"))
-    base = datetime.now(UTC) - timedelta(days=1)
+    # Recent enough to be live: `wqmon ingest`'s engine treats a COD result received more than
+    # `WQMON_ALARM_LIVE_WINDOW_ANALYSER_S` (3 h) after its time as history, which raises nothing.
+    base = datetime.now(UTC) - timedelta(minutes=n + 5)
     async with client.stream("GET", "/api/v1/alarms/stream", headers=headers) as stream:
         lines = stream.aiter_lines()
         for i in range(n):
-            ts = base + timedelta(minutes=2 * i)
+            ts = base + timedelta(minutes=i)
             bad = RawReading(*PROBE, ts, 95_000.0)  # near the plausible bound
             started = time.perf_counter()
             await ingest.pipeline.put(Envelope("bench", "probe", [bad]))
@@ -137,7 +139,7 @@ async def _probe(
                 break  # the line iterator is spent after the cancellation
             else:
                 latencies.append(time.perf_counter() - started)
-            good = msgspec.structs.replace(bad, ts=ts + timedelta(minutes=1), value=15.0)
+            good = msgspec.structs.replace(bad, ts=ts + timedelta(seconds=30), value=15.0)
             await ingest.pipeline.put(Envelope("bench", "probe", [good]))
             await asyncio.sleep(0.2)
     return latencies
