@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import resource
@@ -30,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import psycopg
 import yaml
 from tests.fixtures.services import PgCluster, free_port, wait_for_port
 
+from bench.report import write_result
 from wqmon.protocol.hj212.builder import CpObjects
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
@@ -282,19 +282,7 @@ def main() -> int:
 
 
 def report(result: Result) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"hj212_loggers-{result.started_at.replace(':', '')}"
-    stem.with_suffix(".json").write_text(json.dumps(asdict(result), indent=2) + "\n")
-    lines = [
-        f"# HJ 212 loggers benchmark ({result.started_at})",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {key} | {value} |" for key, value in asdict(result).items()),
-        "",
-    ]
-    stem.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result("hj212_loggers", "HJ 212 loggers benchmark", result)
 
 
 if __name__ == "__main__":

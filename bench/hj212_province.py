@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing
 import os
 import re
@@ -40,7 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
@@ -59,6 +58,7 @@ from bench.hj212_loggers import (
     raise_open_files,
     write_registry,
 )
+from bench.report import write_result
 from wqmon.registry.importer import import_file
 from wqmon.settings import Settings
 from wqmon.store.hj212_keys import ensure_keys
@@ -422,19 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(result: Result) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"hj212_province-{result.started_at.replace(':', '')}"
-    stem.with_suffix(".json").write_text(json.dumps(asdict(result), indent=2) + "\n")
-    lines = [
-        f"# HJ 212 province benchmark ({result.started_at})",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        *(f"| {key} | {value} |" for key, value in asdict(result).items()),
-        "",
-    ]
-    stem.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result("hj212_province", "HJ 212 province benchmark", result)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 
@@ -83,3 +86,21 @@ def render(r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def write_result(name: str, title: str, result: Any) -> None:
+    """One benchmark's dataclass result as `bench/results/<name>-<started_at>.{json,md}`."""
+    results = Path(__file__).parent / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    stem = results / f"{name}-{result.started_at.replace(':', '')}"
+    stem.with_suffix(".json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    lines = [
+        f"# {title} ({result.started_at})",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in asdict(result).items()),
+        "",
+    ]
+    stem.with_suffix(".md").write_text("\n".join(lines))
+    print("\n".join(lines))
