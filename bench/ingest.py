@@ -115,6 +115,17 @@ def body(gateway: int, start: int, count: int) -> bytes:
     ).encode()
 
 
+def bench_database(pg: PgCluster, gateways: int, work: Path) -> str:
+    """A migrated `bench` database on `pg` with the gateways' registry imported; its URL."""
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE bench")
+    url = pg.url("bench")
+    migrate(Settings(database_url=url, timescale="require"))
+    (work / "registry.yaml").write_text(registry(gateways), encoding="utf-8")
+    import_file(url, work / "registry.yaml")
+    return url
+
+
 def per_gateway(readings: int, gateways: int) -> int:
     return readings // gateways
 
@@ -439,12 +450,7 @@ def main() -> None:
     broker.start()
     work = Path(tempfile.mkdtemp(prefix="wqmon-bench-"))
     try:
-        with psycopg.connect(pg.url(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        url = pg.url("bench")
-        migrate(Settings(database_url=url, timescale="require"))
-        (work / "registry.yaml").write_text(registry(args.gateways), encoding="utf-8")
-        import_file(url, work / "registry.yaml")
+        url = bench_database(pg, args.gateways, work)
         rows = bench_rows(url, args.readings, args.gateways)
         copy_rate = copy_rows(url, rows)
         truncate(url)

@@ -41,10 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 
 from bench.cpu import command_line, cpu_seconds, descendants
-from bench.ingest import PER_MESSAGE, RESULTS, body, env, peak_rss_mb, registry, scrape
-from wqmon.registry.importer import import_file
-from wqmon.settings import Settings
-from wqmon.store.migrate import migrate
+from bench.ingest import PER_MESSAGE, RESULTS, bench_database, body, env, peak_rss_mb, scrape
 
 SAMPLE_S = 5.0
 STORED = "wqmon_ingest_stored_readings_total"
@@ -387,12 +384,7 @@ def main() -> None:
     broker.start()
     work = Path(tempfile.mkdtemp(prefix="wqmon-sustained-"))
     try:
-        with psycopg.connect(pg.url(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        url = pg.url("bench")
-        migrate(Settings(database_url=url, timescale="require"))
-        (work / "registry.yaml").write_text(registry(args.gateways), encoding="utf-8")
-        import_file(url, work / "registry.yaml")
+        url = bench_database(pg, args.gateways, work)
         result = Result(gateways=args.gateways)
         if args.minutes > 0:
             run_sustained(url, broker, work / "spool-1", args, result)
