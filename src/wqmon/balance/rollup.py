@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from wqmon.audit.timeline import NO_AUDIT, ChannelAudit
 from wqmon.balance.hourly import realtime_hours
+from wqmon.balance.hourly_columns import Columns, realtime_hours_columns
 from wqmon.balance.periods import Records, period_rows
 from wqmon.balance.records import (
     DEFAULT_SETTINGS,
@@ -73,17 +74,43 @@ def rollup_point(
     rows = realtime_hours(
         flow, concentrations, start=start, end=end, settings=settings, audit=audits
     )
-    if logger is not None and (logger.hour or logger.minute):
-        fallbacks: dict[tuple[str, datetime], list[PointHour]] = {}
-        for records, source in (
-            (_audited(logger.hour, HOUR, audits, settings), RowSource.HOUR),
-            (_audited(logger.minute, settings.minute_period, audits, settings), RowSource.MINUTE),
-        ):
-            for hour, in_hour in _by_hour(records).items():
-                for row in period_rows(in_hour, hour, source=source, settings=settings):
-                    fallbacks.setdefault((row.parameter, row.hour), []).append(row)
-        rows = [choose(r, fallbacks.get((r.parameter, r.hour), []), settings) for r in rows]
+    rows = _with_fallbacks(rows, logger, audits, settings)
     return _traced(rows, audits, settings) if audits else rows
+
+
+def rollup_columns(
+    flow: Columns,
+    concentrations: Mapping[str, Columns],
+    *,
+    start: datetime,
+    end: datetime,
+    logger: LoggerRecords | None = None,
+    settings: RollupSettings = DEFAULT_SETTINGS,
+) -> list[PointHour]:
+    """`rollup_point` for a point and range no mark or correction touches, on columns
+    (`wqmon.balance.hourly_columns`): the same rows, a fraction of the CPU."""
+    rows = realtime_hours_columns(flow, concentrations, start=start, end=end, settings=settings)
+    return _with_fallbacks(rows, logger, {}, settings)
+
+
+def _with_fallbacks(
+    rows: list[PointHour],
+    logger: LoggerRecords | None,
+    audits: Mapping[str, ChannelAudit],
+    settings: RollupSettings,
+) -> list[PointHour]:
+    """The real-time rows, each replaced by a logger-record row where precedence says so."""
+    if logger is None or not (logger.hour or logger.minute):
+        return rows
+    fallbacks: dict[tuple[str, datetime], list[PointHour]] = {}
+    for records, source in (
+        (_audited(logger.hour, HOUR, audits, settings), RowSource.HOUR),
+        (_audited(logger.minute, settings.minute_period, audits, settings), RowSource.MINUTE),
+    ):
+        for hour, in_hour in _by_hour(records).items():
+            for row in period_rows(in_hour, hour, source=source, settings=settings):
+                fallbacks.setdefault((row.parameter, row.hour), []).append(row)
+    return [choose(r, fallbacks.get((r.parameter, r.hour), []), settings) for r in rows]
 
 
 def _audited(

@@ -11,7 +11,6 @@ what the sums need.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +23,7 @@ from wqmon.audit.hours import channel_hours
 from wqmon.audit.load import channel_audits
 from wqmon.audit.timeline import NO_AUDIT, ChannelAudit
 from wqmon.balance.accounts import LOW_INLET_COD_MG_L, PointTotals, daily_totals, day_bounds
+from wqmon.balance.point_data import PointData, read_point
 from wqmon.balance.records import (
     DEFAULT_SETTINGS,
     FLOW,
@@ -34,7 +34,7 @@ from wqmon.balance.records import (
     RowSource,
     Sample,
 )
-from wqmon.balance.rollup import LoggerRecords, rollup_point
+from wqmon.balance.rollup import LoggerRecords, rollup_columns, rollup_point
 from wqmon.parameters import Kind, lookup
 
 Conn = psycopg.Connection[Any]
@@ -137,69 +137,6 @@ def load_points(conn: Conn, point_ids: Iterable[int] | None = None) -> dict[int,
     }
 
 
-def _samples(
-    conn: Conn, channels: Sequence[int], start: datetime, end: datetime
-) -> dict[int, list[Sample]]:
-    series: dict[int, list[Sample]] = {c: [] for c in channels}
-    if not channels:
-        return series
-    rows = conn.execute(
-        "SELECT channel_id, ts, value, flag FROM reading "
-        "WHERE channel_id = ANY(%s) AND ts >= %s AND ts < %s ORDER BY channel_id, ts",
-        (list(channels), start, end),
-    ).fetchall()  # rows loaded in one C call: iterating the cursor costs a Python call each
-    for cid, ts, value, flag in rows:
-        series[cid].append((ts, value, flag))
-    return series
-
-
-@dataclass(frozen=True, slots=True)
-class PointData:
-    """Everything one recomputation reads of a point's channels, read once: samples from the
-    longest lookback before `start` to `end`, and the hour and minute records of [start, end).
-    The rollup and the validity judgement each take their own window of it."""
-
-    samples: dict[int, list[Sample]]
-    records: list[tuple[int, str, PeriodValue]]
-
-    def window(self, channel: int, start: datetime, end: datetime) -> list[Sample]:
-        """The channel's samples with start <= ts < end (sorted by time)."""
-        series = self.samples.get(channel, [])
-        lo = bisect_left(series, start, key=_sample_ts)
-        return series[lo : bisect_left(series, end, lo, key=_sample_ts)]
-
-
-def _sample_ts(sample: Sample) -> datetime:
-    return sample[0]
-
-
-def read_point(
-    conn: Conn,
-    point: PointChannels,
-    start: datetime,
-    end: datetime,
-    settings: RollupSettings = DEFAULT_SETTINGS,
-) -> PointData:
-    """One query for the samples and one for the period records of a recomputation."""
-    codes = list(point.codes)
-    lookback = max(settings.max_hold_age, settings.max_flow_gap)
-    return PointData(
-        _samples(conn, codes, start - lookback, end), _period_records(conn, codes, start, end)
-    )
-
-
-def _period_records(
-    conn: Conn, channels: Sequence[int], start: datetime, end: datetime
-) -> list[tuple[int, str, PeriodValue]]:
-    rows = conn.execute(
-        "SELECT channel_id, period, ts, avg, cou, flag FROM logger_period "
-        "WHERE channel_id = ANY(%s) AND period IN ('hour', 'minute') AND ts >= %s AND ts < %s "
-        "ORDER BY ts",
-        (list(channels), start, end),
-    )
-    return [(cid, p, PeriodValue(ts, avg, cou, flag)) for cid, p, ts, avg, cou, flag in rows]
-
-
 def _logger_records(point: PointChannels, data: PointData) -> LoggerRecords:
     hour: dict[str, list[PeriodValue]] = {}
     minute: dict[str, list[PeriodValue]] = {}
@@ -240,15 +177,24 @@ def compute_hours(
     if audits is None:
         audits = point_audits(conn, point, start, end, settings)
     if data is None:
-        data = read_point(conn, point, start, end, settings)
+        data = read_point(conn, point, start, end, settings, audits=audits)
+    logger = _logger_records(point, data)
+    flow_from, held_from = start - settings.max_flow_gap, start - settings.max_hold_age
+    if not any(not a.empty for a in audits.values()):
+        return rollup_columns(
+            data.columns(point.flow_channel, flow_from, end),
+            {code: data.columns(cid, held_from, end) for cid, code in point.pollutants.items()},
+            start=start,
+            end=end,
+            logger=logger,
+            settings=settings,
+        )
     flow: list[Sample] = []
     if point.flow_channel is not None:
-        flow = data.window(point.flow_channel, start - settings.max_flow_gap, end)
+        flow = data.window(point.flow_channel, flow_from, end)
     concentrations = {
-        code: data.window(cid, start - settings.max_hold_age, end)
-        for cid, code in point.pollutants.items()
+        code: data.window(cid, held_from, end) for cid, code in point.pollutants.items()
     }
-    logger = _logger_records(point, data)
     return rollup_point(
         flow, concentrations, start=start, end=end, logger=logger, settings=settings, audit=audits
     )
@@ -268,7 +214,7 @@ def store_channel_hours(
     if audits is None:
         audits = point_audits(conn, point, start, end, settings)
     if data is None:
-        data = read_point(conn, point, start, end, settings)
+        data = read_point(conn, point, start, end, settings, audits=audits)
     codes = point.codes
     samples: Mapping[int, list[Sample]] = {cid: data.window(cid, start, end) for cid in codes}
     records: dict[int, list[PeriodValue]] = {cid: [] for cid in codes}
@@ -465,7 +411,7 @@ def recompute(
     """
     start, end = floor_hour(start), ceil_hour(end)
     audits = point_audits(conn, point, start, end, settings)
-    data = read_point(conn, point, start, end, settings)
+    data = read_point(conn, point, start, end, settings, audits=audits)
     rows = compute_hours(conn, point, start, end, settings, audits=audits, data=data)
     store_hours(conn, point.point_id, start, end, rows)
     store_channel_hours(conn, point, start, end, settings=settings, audits=audits, data=data)
