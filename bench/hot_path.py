@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ def directory() -> Directory:
     return Directory(channels, {}, {f"g{g:04d}": frozenset([f"S{g:04d}"]) for g in range(GATEWAYS)})
 
 
-def _encode(prepared: list[object]) -> bytes:
+def _encode(prepared: Sequence[object]) -> bytes:
     if hasattr(copybin, "encode_blocks"):  # the columnar path
         return copybin.encode_blocks([p.block for p in prepared])  # type: ignore[attr-defined]
     return copybin.encode_readings([r for p in prepared for r in p.readings])  # type: ignore[attr-defined]
@@ -97,7 +98,7 @@ async def main(messages: int, repeat: int) -> None:
     bodies = [
         body(k % GATEWAYS, (k // GATEWAYS) * PER_MESSAGE, PER_MESSAGE) for k in range(messages)
     ]
-    pipeline = Pipeline(None, directory())  # type: ignore[arg-type] - never connects
+    pipeline = Pipeline(None, directory())  # type: ignore[arg-type]  # never connects
     best: dict[str, float] = {}
     for _ in range(repeat):
         for stage, seconds in (await one_round(pipeline, bodies)).items():
