@@ -17,15 +17,17 @@ The rule (docs/audit.md §4) is explicit and configurable (`ValidityRule`):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from operator import itemgetter
 
 from wqmon.audit.model import Reason, Validity
 from wqmon.audit.rule import DEFAULT_RULE, ValidityRule
 from wqmon.audit.timeline import ChannelAudit
-from wqmon.balance.records import HOUR_S, PeriodValue, Sample, hour_starts
+from wqmon.balance.records import HOUR, HOUR_S, PeriodValue, Sample, hour_starts
 from wqmon.flags import is_valid
 
 
@@ -71,12 +73,7 @@ def channel_hours(
     """
     hours = hour_starts(start, end)
     lo = start.timestamp()
-    adjusted = audit.adjust(samples, valid_flags)
-    by_hour: list[list[Sample]] = [[] for _ in hours]
-    for s in adjusted:
-        i = int((s[0].timestamp() - lo) // HOUR_S)
-        if 0 <= i < len(hours):
-            by_hour[i].append(s)
+    by_hour = _by_hour(audit.adjust(samples, valid_flags), hours)
     record_hours: list[list[PeriodValue]] = [[] for _ in hours]
     for r in records:
         i = int((r.ts.timestamp() - lo) // HOUR_S)
@@ -88,6 +85,15 @@ def channel_hours(
         if row is not None:
             result.append(row)
     return result
+
+
+def _by_hour(samples: list[Sample], hours: list[datetime]) -> list[list[Sample]]:
+    """The samples of each hour: slices found by bisection, not a timestamp() per sample (that
+    loop was a quarter of the rollup worker's time, profiled)."""
+    samples.sort(key=itemgetter(0))  # already sorted as stored: a linear pass in C
+    edges = [*hours, hours[-1] + HOUR]
+    cuts = [bisect_left(samples, edge, key=itemgetter(0)) for edge in edges]
+    return [samples[cuts[i] : cuts[i + 1]] for i in range(len(hours))]
 
 
 def _share(audit: ChannelAudit, hour: datetime, wanted: str) -> tuple[float, int | None]:

@@ -182,7 +182,8 @@ def _series(
     series = {c: ChannelSeries.empty() for c in channels}
     if not channels:
         return series
-    for cid, ts, epochs, values, flags in conn.execute(_WINDOW_SQL, (list(channels), start, end)):
+    rows = conn.cursor(binary=True).execute(_WINDOW_SQL, (list(channels), start, end))
+    for cid, ts, epochs, values, flags in rows:
         series[cid] = ChannelSeries(ts, np.array(epochs, np.float64), values, flags)
     return series
 
