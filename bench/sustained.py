@@ -35,13 +35,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 
 from bench.cpu import command_line, cpu_seconds, descendants
 from bench.ingest import PER_MESSAGE, RESULTS, bench_database, body, env, peak_rss_mb, scrape
+from bench.mqtt_raw import RawPublisher, packet_id, publish_packet
 
 SAMPLE_S = 5.0
 STORED = "wqmon_ingest_stored_readings_total"
@@ -98,31 +97,24 @@ def publish_paced(
 ) -> None:
     """Publish `total` readings round-robin over the gateways at `rate` readings/s (0: as fast
     as possible), QoS 1, staying at most AHEAD_S of the rate ahead of `stored`."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv311)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    acked = [0]
-    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    publisher = RawPublisher(port, "bench-pub")
     ahead = max(MIN_AHEAD, int(AHEAD_S * rate)) if rate else MIN_AHEAD
     ready.wait()
     started = time.perf_counter()
     sent = 0
     while sent * PER_MESSAGE < total and not stop.is_set():
         due = int((time.perf_counter() - started) * rate / PER_MESSAGE) + 1 if rate else sent + 50
-        if sent >= due or sent * PER_MESSAGE - stored.value > ahead or sent - acked[0] > 2000:
+        if sent >= due or sent * PER_MESSAGE - stored.value > ahead or publisher.unacked() > 2000:
             time.sleep(0.002)
             continue
         if rate and due - sent > rate / PER_MESSAGE:  # backpressured for > 1 s: no catch-up burst
             started = time.perf_counter() - sent * PER_MESSAGE / rate
         g, m = sent % gateways, sent // gateways
-        client.publish(f"wqmon/v1/g{g:04d}/readings", body(g, m * PER_MESSAGE, PER_MESSAGE), qos=1)
+        payload = body(g, m * PER_MESSAGE, PER_MESSAGE)
+        publisher.send([publish_packet(f"wqmon/v1/g{g:04d}/readings", payload, packet_id(sent))])
         sent += 1
-    while acked[0] < sent:
-        time.sleep(0.05)
-    client.disconnect()
-    client.loop_stop()
+    publisher.wait_acked()
+    publisher.close()
 
 
 # -- the ingest process and its children --------------------------------------------------------
