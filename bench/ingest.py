@@ -280,6 +280,18 @@ def _profile(pid: int, name: str = "ingest") -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd)
 
 
+CHILD_MODULES = {"alarm": "wqmon.alarms.worker", "rollup": "wqmon.balance.worker"}
+
+
+def _profiled(ingest_pid: int, target: str) -> tuple[int, str]:
+    """The pid and result name of what `--profile` names: ingest itself or one of its children."""
+    if target == "ingest":
+        return ingest_pid, "ingest"
+    module = CHILD_MODULES[target]
+    kid = next(k for k in descendants(ingest_pid) if module in command_line(k))
+    return kid, f"ingest-{target}"
+
+
 @dataclass
 class MqttRun:
     readings_per_s: float
@@ -317,7 +329,7 @@ def run_mqtt(
         )
         pub.start()
         built.wait(600)  # payloads are built before the clock starts
-        profiler = _profile(procs[0].pid) if args.profile else None
+        profiler = _profile(*_profiled(procs[0].pid, args.profile)) if args.profile else None
         meter = _cpu_meter(pg, broker, procs, pub.pid or 0)
         meter.start()
         started = time.perf_counter()
@@ -405,7 +417,7 @@ def run_http(
         bodies = [
             body(g, m * size, size) for m in range(each // size) for g in range(args.gateways)
         ]
-        profiler = _profile(proc.pid, "api") if args.profile else None
+        profiler = _profile(proc.pid, "api") if args.profile == "ingest" else None
         started = time.perf_counter()
         asyncio.run(_push(f"http://127.0.0.1:{api_port}", token, bodies, args.http_clients))
         elapsed = time.perf_counter() - started
@@ -434,7 +446,9 @@ def main() -> None:
         help="ingest processes sharing MQTT; a list (1,2) measures each, the first is the headline",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the ingest process (raw stacks)"
+        "--profile",
+        choices=["ingest", "alarm", "rollup"],
+        help="py-spy the ingest process (and the API), or its alarm or rollup child (raw stacks)",
     )
     args = parser.parse_args()
     pg, broker = PgCluster(), Mosquitto()
