@@ -8,6 +8,9 @@ disturbed by neighbours than a rate is.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,3 +78,16 @@ class CpuMeter:
             for name, find in self.groups.items()
         }
         return self.seconds
+
+
+def py_spy_record(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """Start py-spy on `pid`, raw stacks (for flame graphs) to `out`; stop it with SIGINT.
+
+    py-spy is a bench-only tool (`.venv/bin/pip install py-spy`), looked up beside this Python
+    so that a venv that is not on PATH still finds it."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [spy, "record", "--nonblocking", "--format", "raw", "-o", str(out), "-p", str(pid)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)

@@ -39,7 +39,7 @@ import httpx
 import psycopg
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 
-from bench.cpu import CpuMeter, command_line, descendants, postmaster_pid
+from bench.cpu import CpuMeter, command_line, descendants, postmaster_pid, py_spy_record
 from bench.mqtt_raw import RawPublisher, packet_id, publish_packet
 from wqmon.api.keys import create_key
 from wqmon.model import Reading
@@ -275,9 +275,7 @@ def _start_ingest(
 
 
 def _profile(pid: int, name: str = "ingest") -> subprocess.Popen[bytes]:
-    out = str(RESULTS / f"{name}-profile.txt")
-    cmd = ["py-spy", "record", "--nonblocking", "--format", "raw", "-o", out, "-p", str(pid)]
-    return subprocess.Popen(cmd)
+    return py_spy_record(pid, RESULTS / f"{name}-profile.txt")
 
 
 CHILD_MODULES = {"alarm": "wqmon.alarms.worker", "rollup": "wqmon.balance.worker"}
@@ -325,7 +323,9 @@ def run_mqtt(
         total = each * args.gateways
         built, ready = multiprocessing.Event(), multiprocessing.Event()
         pub = multiprocessing.Process(
-            target=publish_all, args=(broker.port, args.gateways, each, built, ready)
+            target=publish_all,
+            args=(broker.port, args.gateways, each, built, ready),
+            daemon=True,  # a failed run must not wait at exit for a publisher still waiting
         )
         pub.start()
         built.wait(600)  # payloads are built before the clock starts

@@ -38,7 +38,7 @@ from typing import Any
 import psycopg
 from tests.fixtures.services import Mosquitto, PgCluster, free_port, wait_for_port
 
-from bench.cpu import command_line, cpu_seconds, descendants
+from bench.cpu import command_line, cpu_seconds, descendants, py_spy_record
 from bench.ingest import PER_MESSAGE, RESULTS, bench_database, body, env, peak_rss_mb, scrape
 from bench.mqtt_raw import RawPublisher, packet_id, publish_packet
 
@@ -267,9 +267,7 @@ def feed(
 
 def _profile(pid: int) -> subprocess.Popen[bytes]:
     """py-spy the rollup worker for the publishing phase (raw stacks, for flame graphs)."""
-    out = str(RESULTS / "sustained-rollup-profile.txt")
-    cmd = ["py-spy", "record", "--nonblocking", "--format", "raw", "-o", out, "-p", str(pid)]
-    return subprocess.Popen(cmd)
+    return py_spy_record(pid, RESULTS / "sustained-rollup-profile.txt")
 
 
 def stop_ingest(proc: subprocess.Popen[bytes]) -> None:
