@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     hj212_history_timeout_s: float = Field(600.0, gt=0)  # its 9012 after a history upload
     hj212_gap_fill_after_s: float = Field(3600.0, ge=0)  # silence that triggers a 2061 pull; 0 off
     hj212_command_poll_s: float = Field(30.0, gt=0)  # hj212_command table poll besides NOTIFY
-    # HJ 212-2025 keys: a rotated-out key stays accepted this long; keys are re-read this often.
+    # HJ 212-2025 keys: a rotated-out key stays accepted this long; keys changed elsewhere are
+    # looked for this often (one query for all MNs; a packet no cached key opens re-reads at once).
     hj212_key_grace_days: float = Field(7.0, ge=0)
     hj212_key_refresh_s: float = Field(30.0, gt=0)
 
