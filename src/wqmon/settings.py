@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     hj212_write_timeout_s: float = Field(10.0, gt=0)  # a peer that does not read is dropped
     hj212_max_segment: int = Field(4096, ge=1024)  # bytes; the standard says 1024, reality 1703
     hj212_max_connections_per_peer: int = Field(100, ge=1)  # loggers share carrier NAT addresses
+    # Listen backlog (capped by net.core.somaxconn): a province's loggers reconnect together.
+    hj212_backlog: int = Field(4096, ge=1)
     hj212_max_faults_per_connection: int = Field(50, ge=1)  # then the connection is closed
     hj212_reassembly_timeout_s: float = Field(60.0, gt=0)  # split uploads (PNUM/PNO)
     hj212_reply_timeout_s: float = Field(30.0, gt=0)  # a logger's 9011 to our request

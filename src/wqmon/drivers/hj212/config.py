@@ -44,6 +44,7 @@ class Hj212Config(BaseModel):
             write_timeout_s=settings.hj212_write_timeout_s,
             max_segment=settings.hj212_max_segment,
             max_connections_per_peer=settings.hj212_max_connections_per_peer,
+            backlog=settings.hj212_backlog,
             max_faults_per_connection=settings.hj212_max_faults_per_connection,
             reassembly_timeout_s=settings.hj212_reassembly_timeout_s,
             reply_timeout_s=settings.hj212_reply_timeout_s,
