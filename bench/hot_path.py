@@ -4,7 +4,9 @@
 
 The part of `wqmon ingest` that is Python per reading: a pushed body (100 readings, as
 `bench.ingest` sends them) decoded into an envelope, validated (`Pipeline._prepare`), encoded as
-binary COPY, and turned into `Reading` tuples for the commit listeners. No database, broker or
+binary COPY, and turned into `Reading` tuples for the commit listeners. Then an HJ 212 upload's
+envelope (a 2011 of four readings, one time, flow in L/s, as `wqmon.protocol.hj212.convert`
+builds it) through `Pipeline._prepare` and COPY encoding, per envelope. No database, broker or
 event-loop wake-ups: on a shared machine this is the figure that stays comparable between two
 versions of the code (run it with each on PYTHONPATH, alternately). Best of `--repeat` rounds.
 """
@@ -15,15 +17,16 @@ import argparse
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.ingest import CODES, PER_MESSAGE, body
 from wqmon.ingest.directory import ChannelInfo, Directory
+from wqmon.ingest.envelope import Envelope
 from wqmon.ingest.pipeline import Pipeline
 from wqmon.ingest.push import envelope_from_body
-from wqmon.model import Source
-from wqmon.parameters import by_code
+from wqmon.model import RawReading, Source
+from wqmon.parameters import HJ212_NATIVE_UNITS, by_code
 from wqmon.store import copybin
 
 try:
@@ -94,6 +97,31 @@ def _listeners(prepared: list[Any]) -> int:
     return count
 
 
+def hj212_envelopes(count: int, received: datetime) -> list[Envelope]:
+    """`count` HJ 212 2011 uploads of the bench sites: four readings sharing one time."""
+    out = []
+    for k in range(count):
+        site, ts = f"S{k % GATEWAYS:04d}", received - timedelta(seconds=30 * (k // GATEWAYS + 1))
+        readings = [
+            RawReading(site, "out", code, ts, 10.0 + n, HJ212_NATIVE_UNITS.get(code), "N")
+            for n, code in enumerate(CODES.values())
+        ]
+        out.append(Envelope(Source.HJ212, "127.0.0.1:50000", readings, received_at=received))
+    return out
+
+
+async def hj212_round(pipeline: Pipeline, envelopes: list[Envelope]) -> dict[str, float]:
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    prepared = [pipeline._prepare(e) for e in envelopes]  # noqa: SLF001 - the hot path itself
+    times["validate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    _encode(prepared)
+    times["encode"] = time.perf_counter() - start
+    assert all(not p.dead_letters and len(p.block) == len(CODES) for p in prepared)
+    return times
+
+
 async def main(messages: int, repeat: int) -> None:
     bodies = [
         body(k % GATEWAYS, (k // GATEWAYS) * PER_MESSAGE, PER_MESSAGE) for k in range(messages)
@@ -107,6 +135,17 @@ async def main(messages: int, repeat: int) -> None:
     total = sum(per.values())
     print(" | ".join(f"{k} {v:.2f}" for k, v in per.items()), f"| total {total:.2f} µs/reading")
     print(f"≈ {1e6 / total:,.0f} readings/s of one core for this part alone")
+    uploads = hj212_envelopes(messages * 10, datetime.now(UTC))
+    best = {}
+    for _ in range(repeat):
+        for stage, seconds in (await hj212_round(pipeline, uploads)).items():
+            best[stage] = min(best.get(stage, seconds), seconds)
+    per = {stage: s / len(uploads) * 1e6 for stage, s in best.items()}
+    print(
+        "HJ 212 upload, 4 readings: "
+        + " | ".join(f"{k} {v:.2f}" for k, v in per.items())
+        + f" | total {sum(per.values()):.2f} µs/envelope"
+    )
 
 
 if __name__ == "__main__":

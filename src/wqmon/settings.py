@@ -48,13 +48,16 @@ class Settings(BaseSettings):
     hj212_write_timeout_s: float = Field(10.0, gt=0)  # a peer that does not read is dropped
     hj212_max_segment: int = Field(4096, ge=1024)  # bytes; the standard says 1024, reality 1703
     hj212_max_connections_per_peer: int = Field(100, ge=1)  # loggers share carrier NAT addresses
+    # Listen backlog (capped by net.core.somaxconn): a province's loggers reconnect together.
+    hj212_backlog: int = Field(4096, ge=1)
     hj212_max_faults_per_connection: int = Field(50, ge=1)  # then the connection is closed
     hj212_reassembly_timeout_s: float = Field(60.0, gt=0)  # split uploads (PNUM/PNO)
     hj212_reply_timeout_s: float = Field(30.0, gt=0)  # a logger's 9011 to our request
     hj212_history_timeout_s: float = Field(600.0, gt=0)  # its 9012 after a history upload
     hj212_gap_fill_after_s: float = Field(3600.0, ge=0)  # silence that triggers a 2061 pull; 0 off
     hj212_command_poll_s: float = Field(30.0, gt=0)  # hj212_command table poll besides NOTIFY
-    # HJ 212-2025 keys: a rotated-out key stays accepted this long; keys are re-read this often.
+    # HJ 212-2025 keys: a rotated-out key stays accepted this long; keys changed elsewhere are
+    # looked for this often (one query for all MNs; a packet no cached key opens re-reads at once).
     hj212_key_grace_days: float = Field(7.0, ge=0)
     hj212_key_refresh_s: float = Field(30.0, gt=0)
 

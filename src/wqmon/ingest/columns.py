@@ -38,6 +38,7 @@ from wqmon.protocol.push import PushedReadings
 from wqmon.store.copybin import pg_micros
 
 _NUMBER_TYPES = frozenset({float, int})
+SMALL_ENVELOPE = 16  # readings; up to this many are validated without numpy (`validate_small`)
 # `Reading(...)` runs NamedTuple's Python-level __new__; tuple.__new__ builds the same tuple in C.
 _new_reading = partial(tuple.__new__, Reading)
 
@@ -112,6 +113,35 @@ class ReadingBlock:
         return self._rows
 
 
+_REFUSED_ROW = (1.0, math.inf, -math.inf, 0)  # accepts nothing: the reference says why
+
+
+def _limits_row(
+    key: tuple[str, str, str, str | None], ctx: Context
+) -> tuple[float, float, float, int] | None:
+    """Conversion factor, lowest and highest canonical value accepted, channel id; None when
+    the channel or unit is refused. Memoised per registry snapshot for channels that resolve
+    (not for refusals: a source naming random channels must not grow the memo)."""
+    site, point, parameter, unit = key
+    if ctx.allowed_sites is not None and site not in ctx.allowed_sites:
+        return None
+    memo = ctx.directory.limits_memo()
+    row = memo.get(key)
+    if row is not None:
+        return row
+    try:
+        info = resolve_channel(ctx.directory, site, point, parameter, None)
+        factor = conversion_factor(info.parameter, unit)
+    except RejectedReading:
+        return None
+    param = info.parameter
+    low, high = param.plausible
+    if param.kind in (Kind.FLOW, Kind.TOTALISER):
+        low = max(low, 0.0)
+    row = memo[key] = (factor, low, high, info.id)
+    return row
+
+
 class _Groups:
     """Per (site, point, parameter, unit): conversion factor, the lowest and highest canonical
     value accepted, and the channel id, as one row of floats (one numpy gather per envelope).
@@ -124,18 +154,7 @@ class _Groups:
         self.rows: list[tuple[float, float, float, int]] = []
 
     def of(self, key: tuple[str, str, str, str | None], ctx: Context) -> int:
-        site, point, parameter, unit = key
-        try:
-            info = resolve_channel(ctx.directory, site, point, parameter, ctx.allowed_sites)
-            factor = conversion_factor(info.parameter, unit)
-        except RejectedReading:
-            self.rows.append((1.0, math.inf, -math.inf, 0))
-        else:
-            param = info.parameter
-            low, high = param.plausible
-            if param.kind in (Kind.FLOW, Kind.TOTALISER):
-                low = max(low, 0.0)
-            self.rows.append((factor, low, high, info.id))
+        self.rows.append(_limits_row(key, ctx) or _REFUSED_ROW)
         return len(self.rows) - 1
 
 
@@ -182,6 +201,88 @@ def validate_block(
 ) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
     """Validate an envelope's readings; returns the accepted ones and (index, refusal) pairs."""
     if not raws:  # an HJ 212 packet of period data only
+        return ReadingBlock.empty(ctx.source, ctx.received_at), []
+    if len(raws) <= SMALL_ENVELOPE and not isinstance(raws, PushedReadings):
+        return validate_small(raws, ctx)
+    return validate_columns(raws, ctx)
+
+
+def validate_small(
+    raws: Sequence[RawReading], ctx: Context
+) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
+    """`validate_columns` in plain Python, for envelopes of a few readings (an HJ 212 upload
+    has four): there numpy's fixed cost per call is most of the work.
+
+    The same rules; a reading they do not pass is validated again by `validate_reading`, which
+    gives the reason (and accepts what they refused, if it does).
+    """
+    latest = ctx.now + ctx.limits.future_tolerance
+    earliest = ctx.limits.earliest
+    channels: list[int] = []
+    micros: list[int] = []
+    values: list[float] = []
+    times: list[datetime] = []
+    flags: list[str] = []
+    refused: list[tuple[int, RejectedReading]] = []
+    last_ts: datetime | None = None
+    utc: datetime = earliest
+    us = 0
+    for index, raw in enumerate(raws):
+        row = _limits_row((raw.site, raw.point, raw.parameter, raw.unit), ctx)
+        value, ts, flag = raw.value, raw.ts, raw.flag
+        if row is not None and type(value) in _NUMBER_TYPES and ts.tzinfo is not None:
+            if ts is not last_ts:
+                utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+                us = pg_micros(utc)
+                last_ts = ts
+            canonical = float(value) * row[0]
+            clean = flag if flag in KNOWN_FLAGS else _clean_flag(flag)
+            if (
+                clean is not None
+                and math.isfinite(canonical)
+                and row[1] <= canonical <= row[2]
+                and earliest <= utc <= latest
+            ):
+                channels.append(row[3])
+                micros.append(us)
+                values.append(canonical)
+                times.append(utc)
+                flags.append(clean)
+                continue
+        try:
+            reading = validate_reading(raw, ctx)
+        except RejectedReading as exc:
+            refused.append((index, exc))
+            continue
+        channels.append(reading.channel_id)  # the reference accepts it after all
+        micros.append(pg_micros(reading.ts))
+        values.append(reading.value)
+        times.append(reading.ts)
+        flags.append(reading.flag)
+    block = ReadingBlock(
+        np.array(channels, np.int32),
+        np.array(micros, np.int64),
+        np.array(values, np.float64),
+        times,
+        flags,
+        ctx.source,
+        ctx.received_at,
+    )
+    return block, refused
+
+
+def _clean_flag(flag: str) -> str | None:
+    try:
+        return check_flag(flag)
+    except RejectedReading:
+        return None
+
+
+def validate_columns(
+    raws: Sequence[RawReading], ctx: Context
+) -> tuple[ReadingBlock, list[tuple[int, RejectedReading]]]:
+    """Validate an envelope's readings as numpy columns (any size)."""
+    if not raws:
         return ReadingBlock.empty(ctx.source, ctx.received_at), []
     if isinstance(raws, PushedReadings):  # decoded columns: no RawReading per reading
         site, items = raws.site, raws.items

@@ -54,6 +54,12 @@ class Directory:
     _resolved: dict[tuple[str, str, str], ChannelInfo] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # (site, point, parameter, unit) -> (conversion factor, lowest, highest accepted, channel
+    # id), filled by validation (`wqmon.ingest.columns`) for channels that resolve: a channel
+    # is resolved once per registry load, not once per envelope.
+    _limits: dict[tuple[str, str, str, str | None], tuple[float, float, float, int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def channel(self, site: str, point: str, parameter_code: str) -> ChannelInfo | None:
         return self.channels.get((site, point, parameter_code))
@@ -69,6 +75,12 @@ class Directory:
             if found is not None:
                 self._resolved[key] = found
         return found
+
+    def limits_memo(
+        self,
+    ) -> dict[tuple[str, str, str, str | None], tuple[float, float, float, int]]:
+        """This snapshot's memo of validation limits per source name (see `_limits`)."""
+        return self._limits
 
     def point_for_mn(self, mn: str) -> PointInfo | None:
         return self.points_by_mn.get(mn)

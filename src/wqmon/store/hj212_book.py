@@ -6,14 +6,16 @@ announced themselves with CN 1001, 2062 standard-check results, and which editio
 last spoke. `PgHj212Book` is the database one; `MemoryHj212Book` keeps the same in memory, for
 a driver run without a database (unit tests with a `FakeSink`).
 
-Keys are cached per MN for `refresh_s`; a packet that no cached key opens asks for a reload
-(at most once a second per MN), so a key set with `wqmon hj212 key set` works at once.
+Keys are kept in memory per MN and read on a connection of their own; every `refresh_s` one
+query looks for MNs whose keys changed elsewhere, and a packet that no cached key opens asks for
+a reload (at most once a second per MN), so a key set with `wqmon hj212 key set` works at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,33 +114,23 @@ class Hj212Book(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class _Cached:
-    loaded: float
-    keys: list[SmKey]
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A cached key and when it was superseded (None: in force), for the grace at lookup time."""
+
+    key: SmKey
+    superseded_at: datetime | None
 
 
-class PgHj212Book:
-    """`Hj212Book` on PostgreSQL: one connection, reopened after a failure."""
+class _Connection:
+    """One autocommit connection, its statements one at a time, reopened after a failure."""
 
-    def __init__(
-        self,
-        database_url: str,
-        *,
-        grace: timedelta,
-        refresh_s: float = 30.0,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.database_url = libpq_url(database_url)
-        self.grace = grace
-        self.refresh_s = refresh_s
-        self.clock = clock
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
-        self._keys: dict[str, _Cached] = {}
-        self._reloads: dict[str, float] = {}  # MN -> monotonic time of the last reload on demand
 
-    async def _run(self, sql: str, params: Any = None, *, many: bool = False) -> list[Any]:
+    async def run(self, sql: str, params: Any = None, *, many: bool = False) -> list[Any]:
         async with self._lock:
             try:
                 if self._conn is None or self._conn.closed:
@@ -157,30 +149,104 @@ class PgHj212Book:
                 self._conn = None
                 raise
 
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+class PgHj212Book:
+    """`Hj212Book` on PostgreSQL: keys in memory, read on a connection of their own.
+
+    Writes (editions, devices, 2062 results) share one connection; the keys have another, so
+    a lookup never waits behind the 5-second write of up to 10,000 loggers' editions. An MN's
+    keys are read once and then kept, with the time each was superseded, so a superseded key
+    stops opening frames when its grace ends even while cached. Every `refresh_s` one query
+    asks which MNs got keys since the last look (`wqmon hj212 key set` on another machine); only
+    those are read again. A packet that no cached key opens asks for a reload, at most once a
+    second per MN.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        grace: timedelta,
+        refresh_s: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.database_url = libpq_url(database_url)
+        self.grace = grace
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.monotonic = monotonic
+        self._db = _Connection(self.database_url)
+        self._keys_db = _Connection(self.database_url)
+        self._keys: dict[str, list[_Held]] = {}
+        self._reloads: dict[str, float] = {}  # MN -> monotonic time of the last reload on demand
+        self._last_id: int | None = None  # the highest hj212_key id seen by the change check
+        self._checked = -math.inf  # monotonic time of the last change check
+
+    async def _run(self, sql: str, params: Any = None, *, many: bool = False) -> list[Any]:
+        return await self._db.run(sql, params, many=many)
+
     async def keys(self, mn: str, *, reload: bool = False) -> list[SmKey]:
-        cached = self._keys.get(mn)
-        now = time.monotonic()
+        now = self.monotonic()
+        if now - self._checked >= self.refresh_s:
+            self._checked = now
+            await self._forget_changed()
+        held = self._keys.get(mn)
         # A reload on demand at most once a second per MN: a flood of packets under a wrong key
         # must not become a flood of queries.
-        throttled = not reload or now - self._reloads.get(mn, -_RELOAD_MIN_S) < _RELOAD_MIN_S
-        if cached is not None and now - cached.loaded < self.refresh_s and throttled:
-            return cached.keys
-        if reload:
-            self._reloads[mn] = now
+        due = reload and now - self._reloads.get(mn, -math.inf) >= _RELOAD_MIN_S
+        if held is None or due:
+            if reload:
+                self._reloads[mn] = now
+            try:
+                loaded = await self._load(mn)
+            except psycopg.Error as exc:
+                log.warning(
+                    "hj212 keys of MN %s not loaded (%s): using the cached ones",
+                    mn,
+                    type(exc).__name__,
+                )
+            else:
+                self._keys[mn] = held = loaded
+        return self._accepted(held) if held is not None else []
+
+    def _accepted(self, held: list[_Held]) -> list[SmKey]:
+        cutoff = self.clock() - self.grace
+        return [h.key for h in held if h.superseded_at is None or h.superseded_at > cutoff]
+
+    async def _load(self, mn: str) -> list[_Held]:
+        rows = await self._keys_db.run(
+            "SELECT key_hex, superseded_at FROM hj212_key WHERE mn = %s"
+            " AND (superseded_at IS NULL OR superseded_at > %s) ORDER BY id DESC",
+            (mn, self.clock() - self.grace),
+        )
+        return [_Held(SmKey(bytes.fromhex(h), key_id(bytes.fromhex(h))), s) for h, s in rows]
+
+    async def _forget_changed(self) -> None:
+        """Drop the cached keys of MNs that got a key since the last look (one query).
+
+        Every change of an MN's keys inserts a row (`store_key`, `add_platform_key`: the new
+        key, superseding the others in the same transaction), so new ids name the changed MNs.
+        """
         try:
-            rows = await self._run(
-                "SELECT key_hex FROM hj212_key WHERE mn = %s"
-                " AND (superseded_at IS NULL OR superseded_at > %s) ORDER BY id DESC",
-                (mn, self.clock() - self.grace),
+            if self._last_id is None:
+                rows = await self._keys_db.run("SELECT coalesce(max(id), 0) FROM hj212_key")
+                self._last_id = int(rows[0][0])
+                return
+            rows = await self._keys_db.run(
+                "SELECT mn, max(id) FROM hj212_key WHERE id > %s GROUP BY mn", (self._last_id,)
             )
         except psycopg.Error as exc:
-            log.warning(
-                "hj212 keys of MN %s not loaded (%s): using the cached ones", mn, type(exc).__name__
-            )
-            return cached.keys if cached else []
-        keys = [SmKey(bytes.fromhex(r[0]), key_id(bytes.fromhex(r[0]))) for r in rows]
-        self._keys[mn] = _Cached(time.monotonic(), keys)
-        return keys
+            log.warning("hj212 key changes not read (%s): keeping the cached keys", exc)
+            return
+        for mn, last in rows:
+            self._keys.pop(mn, None)
+            self._last_id = max(self._last_id, int(last))
 
     async def add_platform_key(self, mn: str, key: bytes, sk_create_time: str) -> str:
         # The same two statements as `store_key`, in one transaction.
@@ -273,9 +339,8 @@ class PgHj212Book:
         )
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        await self._db.close()
+        await self._keys_db.close()
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ class Hj212Config(BaseModel):
     # Where `wqmon hj212 backfill` leaves its commands; None: no command worker (unit tests).
     command_database_url: str | None = None
     key_grace_days: float = Field(7.0, ge=0)  # a superseded SM4 key is accepted this long
-    key_refresh_s: float = Field(30.0, gt=0)  # keys cached per MN this long
+    key_refresh_s: float = Field(30.0, gt=0)  # keys changed elsewhere are looked for this often
     logger_flush_s: float = Field(5.0, gt=0)  # editions and last-heard times written this often
 
     @classmethod
@@ -44,6 +44,7 @@ class Hj212Config(BaseModel):
             write_timeout_s=settings.hj212_write_timeout_s,
             max_segment=settings.hj212_max_segment,
             max_connections_per_peer=settings.hj212_max_connections_per_peer,
+            backlog=settings.hj212_backlog,
             max_faults_per_connection=settings.hj212_max_faults_per_connection,
             reassembly_timeout_s=settings.hj212_reassembly_timeout_s,
             reply_timeout_s=settings.hj212_reply_timeout_s,
