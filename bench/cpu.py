@@ -83,11 +83,26 @@ class CpuMeter:
 def py_spy_record(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """Start py-spy on `pid`, raw stacks (for flame graphs) to `out`; stop it with SIGINT.
 
+    Idle samples and one stack root per thread are kept: a process that is not CPU-bound shows
+    where each thread waits (that is how the MQTT consumer starving the writer was found).
+
     py-spy is a bench-only tool (`.venv/bin/pip install py-spy`), looked up beside this Python
     so that a venv that is not on PATH still finds it."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [spy, "record", "--nonblocking", "--format", "raw", "-o", str(out), "-p", str(pid)]
+    cmd = [
+        spy,
+        "record",
+        "--nonblocking",
+        "--idle",
+        "--threads",
+        "--format",
+        "raw",
+        "-o",
+        str(out),
+        "-p",
+        str(pid),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)

@@ -28,6 +28,7 @@ from wqmon.drivers.mqtt.connection import (
 from wqmon.ingest.contract import DriverContext
 from wqmon.ingest.envelope import Outcome, utcnow
 from wqmon.ingest.push import BodyRefused, envelope_from_body
+from wqmon.ingest.timeslice import TimeSlice
 from wqmon.model import DeadLetter, Source
 from wqmon.settings import Settings
 
@@ -139,8 +140,16 @@ class MqttDriver:
         self._ack_ready()
 
     async def _consume(self, ctx: DriverContext) -> None:
+        # A backlog in the inbox would keep this loop from ever suspending (get() returns at
+        # once): the slice gives the writer's round trips and other drivers their turn.
+        share = TimeSlice()
         while True:
-            generation, message = await self._inbox.get()
+            if self._inbox.empty():
+                generation, message = await self._inbox.get()
+                share.restart()
+            else:
+                generation, message = self._inbox.get_nowait()
+            await share.checkpoint()
             if generation != self._generation:
                 continue  # arrived on a connection that is gone: it will be redelivered
             self._messages.inc()
