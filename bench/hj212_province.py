@@ -49,6 +49,7 @@ from typing import Any
 import psycopg
 from tests.fixtures.services import PgCluster, free_port, wait_for_port
 
+from bench.cpu import py_spy_record
 from bench.hj212_fleet import HOUR_S, FleetPlan, LoggerSpec, child_main
 from bench.hj212_loggers import (
     PASSWORD,
@@ -366,11 +367,7 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
 
 
 def _profile(pid: int) -> subprocess.Popen[bytes]:
-    out = str(RESULTS / "hj212_province-profile.txt")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    spy = Path(sys.executable).with_name("py-spy")
-    cmd = [str(spy), "record", "--nonblocking", "--format", "raw", "-o", out, "-p", str(pid)]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return py_spy_record(pid, RESULTS / "hj212_province-profile.txt")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
