@@ -277,7 +277,7 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
         wait_for_port(port, timeout=120)
         proc = Proc(ingest.pid)
         if args.profile:
-            profiler = _profile(ingest.pid)
+            profiler = py_spy_record(ingest.pid, RESULTS / "hj212_province-profile.txt")
         rss_idle = proc.rss_mb()
         generators = start_generators(args.processes)
         plan = plan_for(args, port)
@@ -364,10 +364,6 @@ def run(args: argparse.Namespace, url: str, storage: str, workdir: Path) -> Resu
         load_average_before=round(load_before, 2),
         started_at=started_at,
     )
-
-
-def _profile(pid: int) -> subprocess.Popen[bytes]:
-    return py_spy_record(pid, RESULTS / "hj212_province-profile.txt")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,8 +28,9 @@ def summarise(path: Path, thread: str | None, top: int) -> list[str]:
         own[frames[-1]] += n
         for frame in set(frames[1:]):
             inclusive[frame] += n
-    total = sum(threads.values()) or 1
-    lines = [f"{sum(threads.values())} samples"]
+    samples = sum(threads.values())
+    total = samples or 1
+    lines = [f"{samples} samples"]
     for title, counter in (("thread", threads), ("self", own), ("inclusive", inclusive)):
         lines.append(f"-- {title}")
         lines += [f"{100 * n / total:5.1f}% {name}" for name, n in counter.most_common(top)]
